@@ -1,0 +1,56 @@
+"""The ``kmsconform`` command. Subcommands are registered in :data:`SUBCOMMANDS`, one line each:
+name -> "module:attribute" of a :class:`Subcommand` (imported only when used)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+
+class Subcommand(Protocol):
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+SUBCOMMANDS: dict[str, str] = {
+    "keygen": "pytest_kmsconform.cli.keygen:COMMAND",
+    "verify-archive": "pytest_kmsconform.cli.verify_archive:COMMAND",
+    "emulate": "pytest_kmsconform.cli.emulate:COMMAND",
+}
+
+
+def _load(path: str) -> Subcommand:
+    module_name, _, attr = path.partition(":")
+    command: Subcommand = getattr(importlib.import_module(module_name), attr)
+    return command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kmsconform", description="Conformance suites and emulators for signing backends.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in sorted(SUBCOMMANDS):
+        command = _load(SUBCOMMANDS[name])
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args._run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

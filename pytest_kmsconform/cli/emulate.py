@@ -1,0 +1,60 @@
+"""``kmsconform emulate NAME [--port P]``: run a backend in the foreground on 127.0.0.1 and print
+the env lines a client in any language needs. Stops on Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from pytest_kmsconform import backend_registry
+from pytest_kmsconform.backend_api import iter_env_lines
+
+
+class EmulateCommand:
+    help = "run an emulator or server in the foreground and print the env lines that reach it"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name", help=f"backend name ({', '.join(backend_registry.names())})")
+        parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+        parser.add_argument("--namespace", default="kmsconform", help="prefix for names created on the backend")
+        parser.add_argument(
+            "--option", action="append", default=[], metavar="KEY=VALUE",
+            help="backend-specific option (repeatable), e.g. --option seed=1",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        try:
+            provider = backend_registry.get(args.name)
+        except KeyError as exc:
+            print(f"kmsconform emulate: {exc.args[0]}", file=sys.stderr)
+            return 2
+        reason = provider.unavailable_reason()
+        if reason is not None:
+            print(f"kmsconform emulate: {args.name} cannot start here: {reason}", file=sys.stderr)
+            return 2
+        options: dict[str, str] = {}
+        for item in args.option:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                print(f"kmsconform emulate: --option needs KEY=VALUE, got {item!r}", file=sys.stderr)
+                return 2
+            options[key] = value
+        stop = threading.Event()
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        with provider.start(namespace=args.namespace, port=args.port, options=options) as handle:
+            print(f"# {handle.name} ({handle.version}) running; Ctrl-C stops it", flush=True)
+            for line in iter_env_lines(handle):
+                print(line, flush=True)
+            stop.wait()
+        return 0
+
+
+COMMAND = EmulateCommand()

@@ -1,0 +1,57 @@
+"""Canonicalization (RFC 8785) and the audit digest of seed 001.
+
+``digest = SHA256(canonical_payload_bytes || prev_hash_bytes)`` where ``prev_hash_bytes`` are the
+32 raw bytes of the previous record's hash (hex-decoded); the genesis record has
+``prev_hash = None`` and contributes no bytes. Names mirror the seed's TypeScript API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import rfc8785
+
+from .errors import CanonicalizationError, InvalidDigest
+
+DIGEST_SIZE = 32
+
+
+def canonicalize_payload(payload: Any) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of ``payload``.
+
+    :raises CanonicalizationError: for values RFC 8785 cannot represent (NaN, infinities,
+        integers beyond IEEE 754 double precision, non-string keys, lone surrogates, other types).
+    """
+    try:
+        return rfc8785.dumps(payload)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
+        raise CanonicalizationError(f"payload cannot be canonicalized (RFC 8785): {exc}") from None
+
+
+def parse_hash_hex(value: str, what: str = "hash") -> bytes:
+    """Decode a 64-character lower-case hex SHA-256 value."""
+    if not isinstance(value, str) or len(value) != 2 * DIGEST_SIZE:
+        raise InvalidDigest(f"{what} must be {2 * DIGEST_SIZE} hex characters")
+    if value != value.lower():
+        raise InvalidDigest(f"{what} must be lower-case hex")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise InvalidDigest(f"{what} is not hex") from None
+
+
+def compute_audit_digest(canonical: bytes, prev_hash: str | None) -> str:
+    """Return ``SHA256(canonical || prev_hash_bytes)`` as lower-case hex."""
+    h = hashlib.sha256(canonical)
+    if prev_hash is not None:
+        h.update(parse_hash_hex(prev_hash, "prev_hash"))
+    return h.hexdigest()
+
+
+def require_digest(digest: bytes) -> bytes:
+    """Check that ``digest`` is exactly 32 bytes and return it."""
+    if not isinstance(digest, bytes | bytearray) or len(digest) != DIGEST_SIZE:
+        size = len(digest) if isinstance(digest, bytes | bytearray) else type(digest).__name__
+        raise InvalidDigest(f"an audit digest is {DIGEST_SIZE} bytes, got {size}")
+    return bytes(digest)

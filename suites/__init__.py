@@ -1,0 +1,1 @@
+"""Parametrized conformance suites that check any implementation through the adapter protocol."""
