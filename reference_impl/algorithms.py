@@ -15,7 +15,7 @@ import enum
 from .errors import UnsupportedAlgorithm, UnsupportedReason
 
 
-class Algorithm(str, enum.Enum):
+class Algorithm(enum.StrEnum):
     ED25519 = "ed25519"
     RSA_SHA256 = "rsa-sha256"
     RSA_PSS_SHA256 = "rsa-pss-sha256"

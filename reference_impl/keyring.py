@@ -33,7 +33,7 @@ from .signature import Signature
 from .signer import BackendKey, KeyBackend
 
 
-class KeyStatus(str, enum.Enum):
+class KeyStatus(enum.StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     RETIRED = "retired"

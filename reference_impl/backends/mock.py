@@ -32,7 +32,9 @@ class MockBackend:
 
     def create_key(self, alg: Algorithm, label: str, previous: BackendKey | None) -> BackendKey:
         if alg is not Algorithm.HMAC_SHA256:
-            raise UnsupportedAlgorithm("the mock signer only does hmac-sha256", UnsupportedReason.BACKEND_CANNOT_DO_ALGORITHM)
+            raise UnsupportedAlgorithm(
+                "the mock signer only does hmac-sha256", UnsupportedReason.BACKEND_CANNOT_DO_ALGORITHM
+            )
         n = len(self._versions) + 1
         kid = f"{label}-v{n}"
         self._versions[kid] = hmac.new(self._secret, f"kmsconform-mock/v{n}".encode(), hashlib.sha256).digest()
