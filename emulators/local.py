@@ -26,11 +26,15 @@ class InProcessProvider:
         return None
 
     @contextmanager
-    def start(self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
-              ) -> Iterator[BackendHandle]:
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
         secret = secrets.token_hex(16)
-        env = {"MOCK_AUDIT_SIGNING_KEY": secret} if self.kind == "mock" else {
-            "AUDIT_SIGNING_SECRET": secret, "AUDIT_SIGNING_ALG": "hmac-sha256"}
+        env = (
+            {"MOCK_AUDIT_SIGNING_KEY": secret}
+            if self.kind == "mock"
+            else {"AUDIT_SIGNING_SECRET": secret, "AUDIT_SIGNING_ALG": "hmac-sha256"}
+        )
         yield BackendHandle(name=self.name, kind=self.kind, env=env, version="in-process", namespace=namespace)
 
 

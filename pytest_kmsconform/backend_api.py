@@ -52,8 +52,9 @@ class BackendProvider(Protocol):
         """``None`` when :meth:`start` can work here; otherwise why not (shown as a skip reason)."""
         ...
 
-    def start(self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
-              ) -> AbstractContextManager[BackendHandle]:
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[BackendHandle]:
         """Start the backend on 127.0.0.1 (``port`` 0 picks a free one) and stop it on exit."""
         ...
 

@@ -80,8 +80,7 @@ class BackendErrorCode(enum.Enum):
 
 
 RETRYABLE_CODES = frozenset(
-    {BackendErrorCode.THROTTLED, BackendErrorCode.UNAVAILABLE, BackendErrorCode.TIMEOUT,
-     BackendErrorCode.INTERNAL}
+    {BackendErrorCode.THROTTLED, BackendErrorCode.UNAVAILABLE, BackendErrorCode.TIMEOUT, BackendErrorCode.INTERNAL}
 )
 
 

@@ -154,8 +154,14 @@ class KeyRing:
     def _emit(self, event: str, version: KeyVersion, **extra: Any) -> None:
         if self.event_sink is not None:
             self.event_sink(
-                {"type": f"key.{event}", "kid": version.kid, "alg": version.key.alg.value,
-                 "backend": self.backend.name, "at": format_time(self._clock()), **extra}
+                {
+                    "type": f"key.{event}",
+                    "kid": version.kid,
+                    "alg": version.key.alg.value,
+                    "backend": self.backend.name,
+                    "at": format_time(self._clock()),
+                    **extra,
+                }
             )
 
     def _replace(self, old: KeyVersion, new: KeyVersion) -> None:

@@ -32,7 +32,9 @@ def _load(path: str) -> Subcommand:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kmsconform", description="Conformance suites and emulators for signing backends.")
+    parser = argparse.ArgumentParser(
+        prog="kmsconform", description="Conformance suites and emulators for signing backends."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in sorted(SUBCOMMANDS):
         command = _load(SUBCOMMANDS[name])

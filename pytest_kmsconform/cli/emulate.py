@@ -21,7 +21,10 @@ class EmulateCommand:
         parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
         parser.add_argument("--namespace", default="kmsconform", help="prefix for names created on the backend")
         parser.add_argument(
-            "--option", action="append", default=[], metavar="KEY=VALUE",
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
             help="backend-specific option (repeatable), e.g. --option seed=1",
         )
 
