@@ -1,0 +1,275 @@
+"""Key specs, algorithms and key material of the fidelity layer (no moto, no wire).
+
+The tables are AWS KMS's (API reference, 2025-11 and later, with ``ECC_NIST_EDWARDS25519``).
+Material is random, or derived from a seed and the key id when the emulator is seeded, so a
+seeded run reproduces the same public keys and (for Ed25519, RSA PKCS#1 v1.5 and HMAC) the
+same signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+
+from . import ed25519ph
+
+RSA_SPECS = {"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
+EC_SPECS: dict[str, Callable[[], ec.EllipticCurve]] = {
+    "ECC_NIST_P256": ec.SECP256R1,
+    "ECC_NIST_P384": ec.SECP384R1,
+    "ECC_NIST_P521": ec.SECP521R1,
+    "ECC_SECG_P256K1": ec.SECP256K1,
+}
+ED25519_SPEC = "ECC_NIST_EDWARDS25519"
+HMAC_SPECS = {
+    "HMAC_224": "HMAC_SHA_224",
+    "HMAC_256": "HMAC_SHA_256",
+    "HMAC_384": "HMAC_SHA_384",
+    "HMAC_512": "HMAC_SHA_512",
+}
+HMAC_KEY_BYTES = {"HMAC_224": 28, "HMAC_256": 32, "HMAC_384": 48, "HMAC_512": 64}
+SYMMETRIC_SPEC = "SYMMETRIC_DEFAULT"
+EMULATED_SPECS = frozenset([*RSA_SPECS, *EC_SPECS, ED25519_SPEC, *HMAC_SPECS, SYMMETRIC_SPEC])
+# Real KMS key specs this emulator does not model; CreateKey raises EmulatorGap for them.
+GAP_SPECS = frozenset({"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS448"})
+
+RSA_SIGNING = [
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384",
+    "RSASSA_PKCS1_V1_5_SHA_512",
+]
+EC_SIGNING = {
+    "ECC_NIST_P256": ["ECDSA_SHA_256"],
+    "ECC_NIST_P384": ["ECDSA_SHA_384"],
+    "ECC_NIST_P521": ["ECDSA_SHA_512"],
+    "ECC_SECG_P256K1": ["ECDSA_SHA_256"],
+}
+ED25519_SIGNING = ["ED25519_SHA_512", "ED25519_PH_SHA_512"]
+ALL_SIGNING = frozenset([*RSA_SIGNING, "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", *ED25519_SIGNING, "SM2DSA"])
+ALL_MAC = frozenset(HMAC_SPECS.values())
+MESSAGE_TYPES = frozenset({"RAW", "DIGEST", "EXTERNAL_MU"})
+RAW_MESSAGE_MAX = 4096
+
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+
+
+def hash_for(signing_algorithm: str) -> hashes.HashAlgorithm:
+    """The hash a signing algorithm uses (its DIGEST length is this hash's size)."""
+    return _HASHES[signing_algorithm.rsplit("_", 1)[1]]()
+
+
+def signing_algorithms(key_spec: str) -> list[str]:
+    if key_spec in RSA_SPECS:
+        return list(RSA_SIGNING)
+    if key_spec in EC_SPECS:
+        return list(EC_SIGNING[key_spec])
+    if key_spec == ED25519_SPEC:
+        return list(ED25519_SIGNING)
+    return []
+
+
+def is_asymmetric(key_spec: str) -> bool:
+    return key_spec in RSA_SPECS or key_spec in EC_SPECS or key_spec == ED25519_SPEC
+
+
+# -- deterministic derivation -------------------------------------------------------------------
+class Stream:
+    """HMAC-SHA256 in counter mode: an endless deterministic byte stream from a seed and a label."""
+
+    def __init__(self, seed: bytes, label: str) -> None:
+        self._key = hmac.new(seed, label.encode(), hashlib.sha256).digest()
+        self._counter = 0
+
+    def read(self, n: int) -> bytes:
+        out = bytearray()
+        while len(out) < n:
+            self._counter += 1
+            out += hmac.new(self._key, self._counter.to_bytes(8, "big"), hashlib.sha256).digest()
+        return bytes(out[:n])
+
+    def randint_bits(self, bits: int) -> int:
+        return int.from_bytes(self.read((bits + 7) // 8), "big") >> (-bits % 8)
+
+
+_SMALL_PRIMES = [p for p in range(3, 2000) if all(p % d for d in range(2, math.isqrt(p) + 1))]
+
+
+def _probable_prime(n: int, stream: Stream, rounds: int = 24) -> bool:
+    if any(n % p == 0 for p in _SMALL_PRIMES):
+        return n in _SMALL_PRIMES
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for _ in range(rounds):
+        a = 2 + stream.randint_bits(n.bit_length()) % (n - 3)
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _prime(bits: int, stream: Stream, e: int) -> int:
+    while True:
+        # top two bits set so p*q has exactly 2*bits bits
+        candidate = stream.randint_bits(bits) | (3 << (bits - 2)) | 1
+        if math.gcd(candidate - 1, e) == 1 and _probable_prime(candidate, stream):
+            return candidate
+
+
+def deterministic_rsa(bits: int, stream: Stream, e: int = 65537) -> rsa.RSAPrivateKey:
+    """An RSA key whose primes come from ``stream`` (pyca has no seeded RSA generation)."""
+    p = _prime(bits // 2, stream, e)
+    q = _prime(bits // 2, stream, e)
+    while q == p:
+        q = _prime(bits // 2, stream, e)
+    d = pow(e, -1, math.lcm(p - 1, q - 1))
+    numbers = rsa.RSAPrivateNumbers(
+        p=p,
+        q=q,
+        d=d,
+        dmp1=rsa.rsa_crt_dmp1(d, p),
+        dmq1=rsa.rsa_crt_dmq1(d, q),
+        iqmp=rsa.rsa_crt_iqmp(p, q),
+        public_numbers=rsa.RSAPublicNumbers(e, p * q),
+    )
+    return numbers.private_key()
+
+
+_EC_ORDERS = {
+    "ECC_NIST_P256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "ECC_NIST_P384": int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
+    ),
+    "ECC_NIST_P521": int(
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+        16,
+    ),
+    "ECC_SECG_P256K1": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
+}
+
+
+# -- key material ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AsymmetricMaterial:
+    """The private half of an asymmetric KMS key. ``sign``/``verify`` take an already checked message."""
+
+    key_spec: str
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+    def public_key_der(self) -> bytes:
+        """DER SubjectPublicKeyInfo, as GetPublicKey returns it (44 bytes for Ed25519)."""
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def _ed_seed(self) -> bytes:
+        assert isinstance(self.private, ed25519.Ed25519PrivateKey)
+        return self.private.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+
+    def sign(self, message: bytes, signing_algorithm: str, message_type: str) -> bytes:
+        key = self.private
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            if signing_algorithm == "ED25519_PH_SHA_512":
+                return ed25519ph.sign(self._ed_seed(), message)
+            return key.sign(message)
+        algorithm = hash_for(signing_algorithm)
+        chosen: hashes.HashAlgorithm | utils.Prehashed = (
+            utils.Prehashed(algorithm) if message_type == "DIGEST" else algorithm
+        )
+        if isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(message, _rsa_padding(signing_algorithm), chosen)
+        return key.sign(message, ec.ECDSA(chosen))
+
+    def verify(self, message: bytes, signature: bytes, signing_algorithm: str, message_type: str) -> bool:
+        public = self.private.public_key()
+        try:
+            if isinstance(public, ed25519.Ed25519PublicKey):
+                if signing_algorithm == "ED25519_PH_SHA_512":
+                    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+                    return ed25519ph.verify(raw, message, signature)
+                public.verify(signature, message)
+                return True
+            algorithm = hash_for(signing_algorithm)
+            chosen: hashes.HashAlgorithm | utils.Prehashed = (
+                utils.Prehashed(algorithm) if message_type == "DIGEST" else algorithm
+            )
+            if isinstance(public, rsa.RSAPublicKey):
+                public.verify(signature, message, _rsa_padding(signing_algorithm), chosen)
+            else:
+                assert isinstance(public, ec.EllipticCurvePublicKey)
+                public.verify(signature, message, ec.ECDSA(chosen))
+            return True
+        except (InvalidSignature, ValueError):
+            return False
+
+
+def _rsa_padding(signing_algorithm: str) -> padding.AsymmetricPadding:
+    if signing_algorithm.startswith("RSASSA_PSS_"):
+        algorithm = hash_for(signing_algorithm)
+        # KMS: salt length equals the hash length (moto uses the maximum)
+        return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
+    return padding.PKCS1v15()
+
+
+def new_asymmetric(key_spec: str, seed: bytes | None, key_id: str) -> AsymmetricMaterial:
+    """Fresh material for an asymmetric spec; derived from ``seed`` and ``key_id`` when seeded."""
+    stream = Stream(seed, f"kmsconform-aws-kms/{key_spec}/{key_id}") if seed is not None else None
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    if key_spec in RSA_SPECS:
+        bits = RSA_SPECS[key_spec]
+        private = (
+            deterministic_rsa(bits, stream)
+            if stream
+            else rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        )
+    elif key_spec in EC_SPECS:
+        curve = EC_SPECS[key_spec]()
+        if stream:
+            order = _EC_ORDERS[key_spec]
+            private = ec.derive_private_key(stream.randint_bits(order.bit_length() + 64) % (order - 1) + 1, curve)
+        else:
+            private = ec.generate_private_key(curve)
+    elif key_spec == ED25519_SPEC:
+        private = (
+            ed25519.Ed25519PrivateKey.from_private_bytes(stream.read(32))
+            if stream
+            else ed25519.Ed25519PrivateKey.generate()
+        )
+    else:
+        raise ValueError(f"{key_spec} is not an asymmetric key spec")
+    return AsymmetricMaterial(key_spec, private)
+
+
+def new_secret(key_spec: str, seed: bytes | None, key_id: str) -> bytes:
+    """Symmetric material (AES-256 for SYMMETRIC_DEFAULT, the HMAC key for HMAC_*)."""
+    size = HMAC_KEY_BYTES.get(key_spec, 32)
+    if seed is None:
+        return os.urandom(size)
+    return Stream(seed, f"kmsconform-aws-kms/{key_spec}/{key_id}").read(size)
+
+
+def mac(key_spec: str, secret: bytes, message: bytes) -> bytes:
+    return hmac.new(secret, message, getattr(hashlib, "sha" + HMAC_SPECS[key_spec].rsplit("_", 1)[1])).digest()

@@ -1,0 +1,75 @@
+"""Transport: the fidelity layer behind moto's HTTP server on 127.0.0.1, for clients in any language."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from .install import install, uninstall
+
+DEFAULT_REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kmsconform", "AWS_SECRET_ACCESS_KEY": "kmsconform-dummy-secret"}
+
+
+class KmsEmulator:
+    """``with KmsEmulator() as emu: boto3.client("kms", endpoint_url=emu.url, ...)``.
+
+    :param port: TCP port on 127.0.0.1; 0 picks a free one.
+    :param seed: derive key material (and key ids) from this seed, for reproducible runs.
+    """
+
+    def __init__(self, *, port: int = 0, seed: bytes | None = None, region: str = DEFAULT_REGION) -> None:
+        self.port = port
+        self.seed = seed
+        self.region = region
+        self._server: ThreadedMotoServer | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("KmsEmulator is not running")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def env(self) -> dict[str, str]:
+        """What a client in any language needs to reach this emulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ENDPOINT_URL_KMS": self.url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **DUMMY_CREDENTIALS,
+        }
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "kms",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def __enter__(self) -> KmsEmulator:
+        install(self.seed)
+        try:
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._server.start()
+        except BaseException:
+            uninstall()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> None:
+        try:
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
+        finally:
+            uninstall()
