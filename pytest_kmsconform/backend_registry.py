@@ -12,6 +12,7 @@ from .backend_api import BackendProvider
 BUILTIN: dict[str, str] = {
     "local": "pytest_kmsconform.emulators.local:PROVIDER",
     "mock": "pytest_kmsconform.emulators.local:MOCK_PROVIDER",
+    "signing-proxy": "pytest_kmsconform.emulators.signing_proxy.provider:PROVIDER",
     "vault": "pytest_kmsconform.emulators.vault:PROVIDER",
     "vault-container": "pytest_kmsconform.emulators.vault:CONTAINER_PROVIDER",
     "vault-external": "pytest_kmsconform.emulators.vault:EXTERNAL_PROVIDER",

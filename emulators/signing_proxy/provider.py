@@ -1,0 +1,150 @@
+"""The ``signing-proxy`` backend provider: the reference proxy on 127.0.0.1 over any reference signer.
+
+Options (``kmsconform emulate signing-proxy --backend B --api-key K --option k=v``):
+``backend`` (default ``local``; any registered backend, or ``env:<module>``), ``alg``,
+``api_key`` / ``admin_key`` (default: fresh random dev keys), ``label``, ``seed`` / ``key_file``
+(local backend), ``mock_secret``, ``backend.<k>=<v>`` (passed to the wrapped backend's provider),
+``tls`` (``off`` default, ``mtls``: throw-away CA, server and client certificates), ``max_body``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from pytest_kmsconform import __version__
+from pytest_kmsconform.backend_api import BackendHandle
+
+from .devcerts import make_dev_certs
+from .errors import ProxyConfigError
+from .models import ProxyService
+from .responses import AuthPolicy, ProxyApp
+from .server import SigningProxyServer, TlsConfig
+from .signers import open_signer
+from .wire import DEFAULT_MAX_BODY
+
+KIND = "signing-proxy"
+OPTIONS = frozenset(
+    {"backend", "alg", "api_key", "admin_key", "label", "seed", "key_file", "mock_secret", "tls", "max_body"}
+)
+
+
+@dataclass(frozen=True)
+class RunningProxy:
+    server: SigningProxyServer
+    service: ProxyService
+    description: str
+    env: Mapping[str, str]
+
+
+def check_options(options: Mapping[str, str]) -> None:
+    unknown = sorted(k for k in options if k not in OPTIONS and not k.startswith("backend."))
+    if unknown:
+        raise ProxyConfigError(
+            f"unknown signing-proxy option(s) {', '.join(unknown)}; known: {', '.join(sorted(OPTIONS))}"
+        )
+
+
+def _max_body(options: Mapping[str, str]) -> int:
+    raw = options.get("max_body")
+    if raw is None:
+        return DEFAULT_MAX_BODY
+    if not raw.isdigit() or int(raw) < 1024:
+        raise ProxyConfigError("max_body must be an integer of at least 1024 (bytes)")
+    return int(raw)
+
+
+@contextmanager
+def run_proxy(
+    options: Mapping[str, str],
+    *,
+    namespace: str = "kmsconform",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: TlsConfig | None = None,
+    metadata_key: ed25519.Ed25519PrivateKey | None = None,
+    env: Mapping[str, str] | None = None,
+    auth: AuthPolicy | None = None,
+) -> Iterator[RunningProxy]:
+    """Build signer, service and server from ``options``; everything stops on exit.
+
+    ``auth`` overrides the ``api_key``/``admin_key`` options (which default to fresh dev keys).
+    """
+    check_options(options)
+    if auth is None:
+        auth = AuthPolicy(
+            api_key=options.get("api_key") or secrets.token_urlsafe(24),
+            admin_key=options.get("admin_key") or secrets.token_urlsafe(24),
+        )
+    if auth.api_key is not None and auth.api_key == auth.admin_key:
+        raise ProxyConfigError("the admin key must differ from the API key")
+    max_body = _max_body(options)
+    out_env: dict[str, str] = {}
+    with ExitStack() as stack:
+        tls_mode = options.get("tls", "off")
+        if tls_mode == "mtls" and tls is None:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kmsconform-proxy-tls-")))
+            certs = make_dev_certs(directory)
+            tls = TlsConfig(certs.server_cert, certs.server_key, certs.ca_cert)
+            out_env.update(
+                SIGNING_PROXY_CA_FILE=str(certs.ca_cert),
+                SIGNING_PROXY_CLIENT_CERT=str(certs.client_cert),
+                SIGNING_PROXY_CLIENT_KEY=str(certs.client_key),
+            )
+        elif tls_mode not in ("off", "mtls"):
+            raise ProxyConfigError(f"tls must be off or mtls, got {tls_mode!r}")
+        built = stack.enter_context(
+            open_signer(
+                options.get("backend", "local"),
+                options,
+                namespace=namespace,
+                env=dict(os.environ) if env is None else env,
+            )
+        )
+        service = ProxyService(built.signer, metadata_key=metadata_key)
+        app = ProxyApp(service, auth, max_body=max_body)
+        server = stack.enter_context(SigningProxyServer(app, host=host, port=port, tls=tls))
+        out_env.update(SIGNING_PROXY_URL=server.url, SIGNING_PROXY_KEYS_PIN=service.keys_pin)
+        if auth.api_key is not None:
+            out_env["SIGNING_PROXY_API_KEY"] = auth.api_key
+        if auth.admin_key is not None:
+            out_env["SIGNING_PROXY_ADMIN_KEY"] = auth.admin_key
+        yield RunningProxy(server=server, service=service, description=built.description, env=out_env)
+
+
+@dataclass(frozen=True)
+class SigningProxyProvider:
+    name: str = "signing-proxy"
+    kind: str = KIND
+    description: str = "reference signing proxy (seed 001 API) over any reference signer, on 127.0.0.1"
+    embedded: bool = True
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    @contextmanager
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
+        with run_proxy(dict(options or {}), namespace=namespace, port=port) as running:
+            details: dict[str, Any] = {"service": running.service, "server": running.server}
+            yield BackendHandle(
+                name=self.name,
+                kind=self.kind,
+                env=dict(running.env),
+                version=f"kmsconform signing-proxy {__version__} over {running.description}",
+                namespace=namespace,
+                url=running.server.url,
+                details=details,
+            )
+
+
+PROVIDER = SigningProxyProvider()
