@@ -1,0 +1,126 @@
+"""The yubihsm-connector HTTP protocol on 127.0.0.1, in a background thread.
+
+* ``POST /connector/api``: raw request frame in, raw response frame out, ``application/octet-stream``,
+  always HTTP 200 (device errors are ``7F 00 01 <code>`` frames); bodies shorter than 3 or longer than
+  3139 bytes get 400, as from the Go connector;
+* ``GET /connector/status``: ``status=OK``, ``serial=``, ``version=``, ``pid=``, ``address=``, ``port=``
+  lines, as from the Go connector;
+* other paths 404, other methods 405 with ``Allow``. Every reply carries ``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+from ..errors import TransportError
+from . import LockedDevice
+
+API_PATH = "/connector/api"
+STATUS_PATH = "/connector/status"
+CONNECTOR_VERSION = "3.0.7"
+MIN_BODY, MAX_BODY = 3, 3139
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: request lines would flood test output."""
+
+    def _reply(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-ID", self.headers.get("X-Request-ID") or str(uuid.uuid4()))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drain(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def do_GET(self) -> None:
+        if self.path == STATUS_PATH:
+            self._reply(200, self.server.status_text().encode(), "text/plain")
+        elif self.path == API_PATH:
+            self._reply(405, b"", "text/plain", {"Allow": "POST"})
+        else:
+            self._reply(404, b"", "text/plain")
+
+    def do_POST(self) -> None:
+        body = self._drain()
+        if self.path == STATUS_PATH:
+            self._reply(405, b"", "text/plain", {"Allow": "GET"})
+        elif self.path != API_PATH:
+            self._reply(404, b"", "text/plain")
+        elif not MIN_BODY <= len(body) <= MAX_BODY:
+            self._reply(400, b"", "text/plain")
+        else:
+            self._reply(200, self.server.device.transceive(body), "application/octet-stream")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    device: LockedDevice
+
+    def status_text(self) -> str:
+        host, port = self.server_address[:2]
+        serial = self.device.device.config.serial
+        lines = [
+            "status=OK",
+            f"serial={serial}",
+            f"version={CONNECTOR_VERSION}",
+            f"pid={os.getpid()}",
+            f"address={host!s}",
+            f"port={port}",
+        ]
+        return "".join(f"{line}\n" for line in lines)
+
+
+class ConnectorServer:
+    """Serves one device at ``url`` until :meth:`stop` (or the ``with`` block ends)."""
+
+    def __init__(self, device: LockedDevice, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host not in ("127.0.0.1", "localhost"):
+            raise TransportError("the connector shim only listens on the loopback interface")
+        self.device = device
+        try:
+            self._server = _Server((host, port), _Handler)
+        except OSError as exc:
+            raise TransportError(f"cannot listen on {host}:{port}: {exc}") from exc
+        self._server.device = device
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ConnectorServer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, name="yubihsm-connector", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> ConnectorServer:
+        return self.start()
+
+    def __exit__(self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
