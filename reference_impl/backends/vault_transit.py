@@ -159,7 +159,8 @@ _STATUS_CODES: dict[int, BackendErrorCode] = {
 }
 
 
-_MULTIERROR = re.compile(r"^\d+ errors? occurred:\s*|^\s*\* ", re.MULTILINE)
+_MULTIERROR_HEAD = re.compile(r"^\s*\d+ errors? occurred:")
+_MULTIERROR_ITEM = re.compile(r"\s*\n\s*\*\s+")
 
 
 def error_messages(exc: BaseException) -> str:
@@ -169,7 +170,8 @@ def error_messages(exc: BaseException) -> str:
         text = "; ".join(str(e) for e in errors)
     else:
         text = str(exc.args[0]) if exc.args else type(exc).__name__
-    return " ".join(_MULTIERROR.sub("", text).split())
+    text = _MULTIERROR_ITEM.sub("; ", _MULTIERROR_HEAD.sub("", text))
+    return " ".join(text.split()).strip("; ")
 
 
 def translate(exc: BaseException, status: int | None, operation: str) -> BackendError:
