@@ -52,6 +52,14 @@ class KeyRevoked(KmsConformError):
         self.kid = kid
 
 
+class KeyNotValidAtTime(KmsConformError):
+    """The signature is dated outside the key's validity window (before ``not_before``, after ``not_after``)."""
+
+    def __init__(self, message: str, kid: str) -> None:
+        super().__init__(message)
+        self.kid = kid
+
+
 class KeyStateError(KmsConformError):
     """An illegal key lifecycle transition (for example activating a revoked key)."""
 

@@ -1,0 +1,207 @@
+"""Audit archives, format ``kmsconform-audit-archive/1``: JSON Lines, streamable both ways.
+
+::
+
+    {"created_at": ..., "format": "kmsconform-audit-archive/1", "producer": ...}     header
+    {"hash": ..., "payload": ..., "prev_hash": ..., "seq": 0, "signature": {...}, "ts": ...}
+    ...                                                                              one record a line
+    {"checkpoint": {"count": N, "created_at": ..., "head_hash": H, "records_sha256": R, "signature": {...}}}
+
+Every line is RFC 8785 canonical JSON. ``R`` is the SHA-256 of the record lines exactly as written
+(each one's canonical bytes followed by ``"\\n"``); the checkpoint signature signs
+``SHA256(canonical({"count", "created_at", "head_hash", "records_sha256"}))``. The checkpoint thus
+authenticates the record count (a truncated tail is detected), every byte of every record
+(including ``ts``, which the per-record digest does not cover) and the order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from ..canonical import canonicalize_payload, parse_hash_hex
+from ..clock import Clock, format_time, parse_time, utc_now
+from ..errors import ArchiveFormatError, InvalidDigest
+from ..signature import Signature
+from ..signer import Signer
+from .records import AuditRecord, loads_line, record_line
+from .store import AuditStore
+
+FORMAT = "kmsconform-audit-archive/1"
+
+
+def _producer() -> str:
+    from pytest_kmsconform import __version__
+
+    return f"pytest-kmsconform {__version__}"
+
+
+Source = str | os.PathLike[str] | IO[str] | IO[bytes]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    count: int
+    head_hash: str | None
+    records_sha256: str
+    created_at: str
+    signature: Signature
+
+    def signed_body(self) -> dict[str, Any]:
+        return checkpoint_body(self.count, self.head_hash, self.records_sha256, self.created_at)
+
+    def digest(self) -> bytes:
+        """The 32 bytes the checkpoint signature signs."""
+        return hashlib.sha256(canonicalize_payload(self.signed_body())).digest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checkpoint": {**self.signed_body(), "signature": self.signature.to_json()}}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Checkpoint:
+        if not isinstance(obj, dict) or set(obj) != {"checkpoint"} or not isinstance(obj["checkpoint"], dict):
+            raise ArchiveFormatError('checkpoint line must be {"checkpoint": {...}}')
+        body = obj["checkpoint"]
+        expected = {"count", "head_hash", "records_sha256", "created_at", "signature"}
+        if set(body) != expected:
+            raise ArchiveFormatError(f"checkpoint members must be {sorted(expected)}, got {sorted(body)}")
+        count, head, digest, created = body["count"], body["head_hash"], body["records_sha256"], body["created_at"]
+        if type(count) is not int or count < 0:
+            raise ArchiveFormatError("checkpoint.count must be a non-negative integer")
+        try:
+            if head is not None:
+                parse_hash_hex(head, "checkpoint.head_hash")
+            parse_hash_hex(digest, "checkpoint.records_sha256")
+            parse_time(created)
+        except (InvalidDigest, ValueError) as exc:
+            raise ArchiveFormatError(f"bad checkpoint: {exc}") from None
+        return cls(count, head, digest, created, Signature.from_json(body["signature"]))
+
+
+def checkpoint_body(count: int, head_hash: str | None, records_sha256: str, created_at: str) -> dict[str, Any]:
+    return {"count": count, "head_hash": head_hash, "records_sha256": records_sha256, "created_at": created_at}
+
+
+def is_checkpoint_line(obj: Any) -> bool:
+    return isinstance(obj, dict) and "checkpoint" in obj
+
+
+def parse_header(line: bytes | str) -> dict[str, Any]:
+    obj = loads_line(line)
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise ArchiveFormatError(f"first line must be a header with format {FORMAT!r}")
+    if not isinstance(obj.get("created_at"), str) or not isinstance(obj.get("producer"), str):
+        raise ArchiveFormatError("archive header needs created_at and producer strings")
+    return obj
+
+
+@contextmanager
+def open_lines(source: Source) -> Iterator[Iterator[bytes]]:
+    """Lines of ``source`` as bytes without their ``"\\n"``, read lazily."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:
+            yield (line[:-1] if line.endswith(b"\n") else line for line in fh)
+        return
+
+    def _gen() -> Iterator[bytes]:
+        for line in source:
+            raw = line.encode("utf-8") if isinstance(line, str) else line
+            yield raw[:-1] if raw.endswith(b"\n") else raw
+
+    yield _gen()
+
+
+def export_archive(
+    store: AuditStore, dest: str | os.PathLike[str] | IO[bytes], signer: Signer, *, clock: Clock = utc_now
+) -> Checkpoint:
+    """Write every record of ``store`` as an archive to ``dest`` and return the signed checkpoint.
+
+    Streams: memory stays flat in the number of records.
+    """
+    if isinstance(dest, str | os.PathLike):
+        with open(dest, "wb") as fh:
+            return export_archive(store, fh, signer, clock=clock)
+    created_at = format_time(clock())
+    header = {"format": FORMAT, "created_at": created_at, "producer": _producer()}
+    dest.write(canonicalize_payload(header) + b"\n")
+    h = hashlib.sha256()
+    count, head = 0, None
+    for record in store.records():
+        line = record_line(record) + b"\n"
+        h.update(line)
+        dest.write(line)
+        count, head = count + 1, record.hash
+    body = checkpoint_body(count, head, h.hexdigest(), created_at)
+    signature = signer.sign_digest(hashlib.sha256(canonicalize_payload(body)).digest())
+    checkpoint = Checkpoint(count, head, h.hexdigest(), created_at, signature)
+    dest.write(canonicalize_payload(checkpoint.to_json()) + b"\n")
+    dest.flush()
+    return checkpoint
+
+
+@dataclass
+class ArchiveReader:
+    """Reads an archive line by line: :meth:`records` yields records, then :attr:`checkpoint` is set.
+
+    Only the format is checked here; authenticity is the verifier's job.
+    """
+
+    header: dict[str, Any] | None = None
+    checkpoint: Checkpoint | None = None
+
+    def records(self, lines: Iterator[bytes]) -> Iterator[AuditRecord]:
+        first = next(lines, None)
+        if first is None:
+            raise ArchiveFormatError("archive is empty (no header line)")
+        self.header = parse_header(first)
+        for n, line in enumerate(lines):
+            obj = loads_line(line)
+            if is_checkpoint_line(obj):
+                self.checkpoint = Checkpoint.from_json(obj)
+                if next(lines, None) is not None:
+                    raise ArchiveFormatError("lines after the checkpoint")
+                return
+            try:
+                yield AuditRecord.from_json(obj)
+            except ArchiveFormatError as exc:
+                raise ArchiveFormatError(f"record {n}: {exc}") from None
+
+
+def iter_archive(source: Source) -> Iterator[AuditRecord]:
+    """Stream the records of an archive (format checks only; use the verifier for authenticity).
+
+    A missing checkpoint raises :class:`ArchiveFormatError` after the last record.
+    """
+    reader = ArchiveReader()
+    with open_lines(source) as lines:
+        yield from reader.records(lines)
+    if reader.checkpoint is None:
+        raise ArchiveFormatError("archive has no checkpoint line (truncated?)")
+
+
+def import_archive(source: Source, store: AuditStore, *, verify_with: Mapping[str, Any] | None = None) -> int:
+    """Append the archive's records to ``store`` verbatim (same hashes, same signatures).
+
+    The store checks each record links onto its head (seq, prev_hash) and that its hash is the
+    digest of its payload; it does not re-sign. With ``verify_with`` (a JWKS) the whole archive is
+    verified first and any finding raises :class:`ArchiveFormatError` naming the findings.
+    Returns the number of records imported.
+    """
+    if verify_with is not None:
+        from ..verifier import Verifier
+
+        findings = Verifier(verify_with).verify_archive(source)
+        if findings:
+            summary = "; ".join(f"{f.code.value}@{f.index}" for f in findings)
+            raise ArchiveFormatError(f"archive does not verify: {summary}")
+        if not isinstance(source, str | os.PathLike):
+            source.seek(0)
+    n = 0
+    for record in iter_archive(source):
+        store.append_record(record)
+        n += 1
+    return n

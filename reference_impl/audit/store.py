@@ -1,0 +1,236 @@
+"""Audit stores: append-only, hash-chained, signed before commit (seed 001's audit flow).
+
+:class:`SqliteAuditStore` is the embedded default. ``append`` runs in one ``BEGIN IMMEDIATE``
+transaction: read the head, compute the digest, sign, insert, commit. ``BEGIN IMMEDIATE`` takes
+SQLite's write lock before the head is read, so appenders in other threads or processes wait and
+then link onto the new head: the chain never forks (``seq`` is the primary key and ``prev_hash`` is
+unique as a second guard). If signing raises, the transaction is rolled back and the error
+re-raised: nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from ..algorithms import Algorithm
+from ..canonical import canonicalize_payload, compute_audit_digest
+from ..clock import Clock, format_time, parse_time, utc_now
+from ..errors import AuditStoreError
+from ..signature import Signature
+from ..signer import Signer
+from .records import AuditRecord
+
+PAGE = 1000
+
+
+@runtime_checkable
+class AuditStore(Protocol):
+    """What the audit chain, the archive tools and the conformance suites need from a store."""
+
+    def append(self, payload: Any, *, ts: str | datetime | None = None) -> AuditRecord:
+        """Canonicalize, chain, sign, then commit ``payload``; nothing is written if signing fails."""
+        ...
+
+    def append_record(self, record: AuditRecord) -> None:
+        """Append an already signed record (archive import); it must link onto the head."""
+        ...
+
+    def records(self, start: int = 0) -> Iterator[AuditRecord]:
+        """Records with ``seq >= start`` in order, streamed."""
+        ...
+
+    def head(self) -> AuditRecord | None: ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_records (
+    seq INTEGER PRIMARY KEY CHECK (seq >= 0),
+    ts TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    prev_hash TEXT UNIQUE,
+    hash TEXT NOT NULL UNIQUE,
+    kid TEXT NOT NULL,
+    alg TEXT NOT NULL,
+    sig BLOB NOT NULL
+)
+"""
+
+_COLUMNS = "seq, ts, payload, prev_hash, hash, kid, alg, sig"
+
+
+def _normalise_ts(ts: str | datetime | None, clock: Clock) -> str:
+    if ts is None:
+        return format_time(clock())
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            raise AuditStoreError("record ts must be timezone-aware")
+        return format_time(ts)
+    try:
+        parse_time(ts)
+    except ValueError as exc:
+        raise AuditStoreError(f"record ts is not RFC 3339: {exc}") from None
+    return ts
+
+
+def _row_to_record(row: tuple[Any, ...]) -> AuditRecord:
+    seq, ts, payload, prev_hash, hash_, kid, alg, sig = row
+    return AuditRecord(
+        seq=seq,
+        ts=ts,
+        payload=json.loads(payload),
+        prev_hash=prev_hash,
+        hash=hash_,
+        signature=Signature(kid=kid, alg=Algorithm(alg), value=bytes(sig)),
+    )
+
+
+class SqliteAuditStore:
+    """The audit chain in one SQLite file (WAL mode). Safe across threads and processes.
+
+    :param path: the database file (created if missing).
+    :param signer: signs each record's digest before the commit.
+    :param clock: gives ``ts`` when :meth:`append` is not given one.
+    :param busy_timeout: seconds an appender waits for another one's write lock.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], signer: Signer, *, clock: Clock = utc_now, busy_timeout: float = 60.0
+    ) -> None:
+        self.path = os.fspath(path)
+        self.signer = signer
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise AuditStoreError("the audit store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # One connection per thread; isolation_level=None: we issue BEGIN/COMMIT ourselves.
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    # -- writing ---------------------------------------------------------------------------
+    def append(self, payload: Any, *, ts: str | datetime | None = None) -> AuditRecord:
+        canonical = canonicalize_payload(payload)  # before the lock: it does not depend on the head
+        stamp = _normalise_ts(ts, self._clock)
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev_hash = (0, None) if row is None else (row[0] + 1, row[1])
+            digest = compute_audit_digest(canonical, prev_hash)
+            signature = self.signer.sign_digest(bytes.fromhex(digest))  # sign BEFORE commit
+            conn.execute(
+                f"INSERT INTO audit_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    stamp,
+                    canonical.decode("utf-8"),
+                    prev_hash,
+                    digest,
+                    signature.kid,
+                    signature.alg.value,
+                    signature.value,
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return AuditRecord(
+            seq=seq, ts=stamp, payload=json.loads(canonical), prev_hash=prev_hash, hash=digest, signature=signature
+        )
+
+    def record_key_event(self, event: dict[str, Any]) -> None:
+        """An ``event_sink`` for :class:`~..keyring.KeyRing`: key events become audit records."""
+        self.append(event)
+
+    def append_record(self, record: AuditRecord) -> None:
+        canonical = canonicalize_payload(record.payload)
+        if compute_audit_digest(canonical, record.prev_hash) != record.hash:
+            raise AuditStoreError(f"record {record.seq}: hash is not the digest of its payload")
+        stamp = _normalise_ts(record.ts, self._clock)
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev_hash = (0, None) if row is None else (row[0] + 1, row[1])
+            if record.seq != seq or record.prev_hash != prev_hash:
+                raise AuditStoreError(
+                    f"record {record.seq} does not link onto the head (expected seq {seq}, prev_hash {prev_hash})"
+                )
+            conn.execute(
+                f"INSERT INTO audit_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    stamp,
+                    canonical.decode("utf-8"),
+                    prev_hash,
+                    record.hash,
+                    record.signature.kid,
+                    record.signature.alg.value,
+                    record.signature.value,
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- reading ---------------------------------------------------------------------------
+    def records(self, start: int = 0) -> Iterator[AuditRecord]:
+        # Pages by seq: no read transaction stays open between pages, memory stays flat.
+        conn = self._conn()
+        next_seq = start
+        while True:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM audit_records WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, PAGE)
+            ).fetchall()
+            for row in rows:
+                yield _row_to_record(row)
+            if len(rows) < PAGE:
+                return
+            next_seq = rows[-1][0] + 1
+
+    def head(self) -> AuditRecord | None:
+        row = self._conn().execute(f"SELECT {_COLUMNS} FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else _row_to_record(row)
+
+    def count(self) -> int:
+        row = self._conn().execute("SELECT COUNT(*) FROM audit_records").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._closed = True
+
+    def __enter__(self) -> SqliteAuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,611 @@
+"""The air-gapped verifier: signatures, audit chains and archives, from a JWKS alone.
+
+Nothing here opens a socket or resolves a name. HMAC keys never appear in a JWKS; a verifier of
+HMAC-signed chains is given their secrets explicitly (``hmac_secrets``).
+
+Key validity at time ``at`` (a record's ``ts``, or now), for a JWKS member:
+
+* ``revoked_at`` set and ``at >= revoked_at``: :class:`KeyRevoked` (a revoked key without
+  ``revoked_at`` is refused at every time);
+* ``at`` before ``not_before`` or after ``not_after``: :class:`KeyNotValidAtTime` (a retired key
+  is thus valid only inside ``[not_before, not_after]``; a ``retired`` member must carry
+  ``not_after``);
+* ``pending`` keys are accepted from ``created_at`` on (a verifier's JWKS may lag behind the
+  activation); a member without ``status`` is treated as ``active``.
+
+Archive verification streams: the hash chain is checked in order in this process, signature checks
+(independent of each other) run inline or, with ``workers > 1``, in batches on a process pool.
+"""
+
+from __future__ import annotations
+
+import binascii
+import enum
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+import nacl.bindings
+import nacl.exceptions
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from .algorithms import Algorithm
+from .audit.archive import Checkpoint, is_checkpoint_line, open_lines, parse_header
+from .audit.records import AuditRecord, loads_line
+from .canonical import canonicalize_payload, require_digest
+from .clock import parse_time, utc_now
+from .errors import (
+    ArchiveFormatError,
+    CanonicalizationError,
+    InvalidSignature,
+    KeyFormatError,
+    KeyNotValidAtTime,
+    KeyRevoked,
+    KmsConformError,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+from .jwk import jwk_to_public_key
+from .keyring import KeyStatus
+from .primitives import PublicKey, check_key_matches, verify_digest
+from .signature import Signature
+
+BATCH = 2048
+
+
+class FindingCode(enum.StrEnum):
+    HASH_MISMATCH = "HASH_MISMATCH"
+    CHAIN_BROKEN = "CHAIN_BROKEN"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    UNKNOWN_KEY = "UNKNOWN_KEY"
+    KEY_REVOKED = "KEY_REVOKED"
+    KEY_NOT_VALID_AT_TIME = "KEY_NOT_VALID_AT_TIME"
+    TRUNCATED = "TRUNCATED"
+    ARCHIVE_DIGEST_MISMATCH = "ARCHIVE_DIGEST_MISMATCH"
+    FORMAT_ERROR = "FORMAT_ERROR"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: ``index`` is the position (0-based) of the first record that shows it, or
+    ``None`` for a problem of the archive as a whole."""
+
+    code: FindingCode
+    index: int | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code.value, "index": self.index, "message": self.message}
+
+
+# -- primitives used on the hot path ---------------------------------------------------------
+def verify_ed25519(public_raw: bytes, message: bytes, signature: bytes) -> None:
+    """Ed25519 (RFC 8032) verify through libsodium; raises :class:`InvalidSignature`."""
+    if len(signature) != 64:
+        raise InvalidSignature("ed25519 signature must be 64 bytes")
+    try:
+        nacl.bindings.crypto_sign_open(signature + message, public_raw)
+    except nacl.exceptions.CryptoError:
+        raise InvalidSignature("ed25519 signature does not verify") from None
+
+
+def verify_mac(secret: bytes, message: bytes, tag: bytes) -> None:
+    """Constant-time HMAC-SHA256 check of a full 32-byte tag; raises :class:`InvalidSignature`."""
+    if not hmac.compare_digest(hmac.new(secret, message, hashlib.sha256).digest(), tag):
+        raise InvalidSignature("hmac-sha256 tag does not verify")
+
+
+def _time(member: Mapping[str, Any], name: str) -> datetime | None:
+    value = member.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise KeyFormatError(f"JWKS member {member.get('kid')!r}: {name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One public key of a :class:`KeySet`, with its lifecycle."""
+
+    kid: str
+    alg: Algorithm
+    status: KeyStatus
+    public_key: PublicKey
+    created_at: datetime | None
+    not_before: datetime | None
+    not_after: datetime | None
+    revoked_at: datetime | None
+    ed25519_raw: bytes | None
+
+    def check_time(self, at: datetime) -> None:
+        """Raise :class:`KeyRevoked` or :class:`KeyNotValidAtTime` unless the key is valid at ``at``."""
+        if self.revoked_at is not None and at >= self.revoked_at:
+            raise KeyRevoked(f"key {self.kid} was revoked at {self.revoked_at.isoformat()}", self.kid)
+        if self.status is KeyStatus.REVOKED and self.revoked_at is None:
+            raise KeyRevoked(f"key {self.kid} is revoked", self.kid)
+        if self.not_before is not None and at < self.not_before:
+            raise KeyNotValidAtTime(f"key {self.kid} is not valid before {self.not_before.isoformat()}", self.kid)
+        if self.not_after is not None and at > self.not_after:
+            raise KeyNotValidAtTime(f"key {self.kid} is not valid after {self.not_after.isoformat()}", self.kid)
+        if self.status is KeyStatus.PENDING and self.created_at is not None and at < self.created_at:
+            raise KeyNotValidAtTime(f"key {self.kid} did not exist before {self.created_at.isoformat()}", self.kid)
+
+    def verify(self, digest: bytes, signature: bytes) -> None:
+        if self.ed25519_raw is not None:
+            verify_ed25519(self.ed25519_raw, digest, signature)
+        else:
+            verify_digest(self.alg, self.public_key, digest, signature)
+
+
+class KeySet:
+    """Public keys by kid, parsed once from a JWKS."""
+
+    def __init__(self, entries: Mapping[str, KeyEntry]) -> None:
+        self._entries = dict(entries)
+
+    @classmethod
+    def from_jwks(cls, jwks: Mapping[str, Any]) -> KeySet:
+        """Parse ``{"keys": [...]}``; raises :class:`KeyFormatError` on any defect, on private or
+        symmetric members, and on duplicate kids."""
+        if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
+            raise KeyFormatError('a JWKS must be an object with a "keys" array')
+        entries: dict[str, KeyEntry] = {}
+        for member in jwks["keys"]:
+            entry = _parse_member(member)
+            if entry.kid in entries:
+                raise KeyFormatError(f"duplicate kid {entry.kid!r} in JWKS")
+            entries[entry.kid] = entry
+        return cls(entries)
+
+    def get(self, kid: str) -> KeyEntry:
+        try:
+            return self._entries[kid]
+        except KeyError:
+            raise UnknownKey(f"no key {kid!r} in the key set") from None
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self._entries
+
+    def __iter__(self) -> Iterator[KeyEntry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _parse_member(member: Any) -> KeyEntry:
+    if not isinstance(member, dict):
+        raise KeyFormatError("each JWKS member must be an object")
+    kid = member.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise KeyFormatError("JWKS member without a kid")
+    if member.get("kty") == "oct":
+        raise KeyFormatError(f"JWKS member {kid!r} is a symmetric key; HMAC secrets never go in a key set")
+    try:
+        alg = Algorithm(str(member.get("alg")))
+    except ValueError:
+        raise KeyFormatError(f"JWKS member {kid!r}: unknown alg {member.get('alg')!r}") from None
+    if alg.is_symmetric:
+        raise KeyFormatError(f"JWKS member {kid!r} names a symmetric algorithm")
+    public_key = jwk_to_public_key(member)
+    try:
+        check_key_matches(alg, public_key)
+    except UnsupportedAlgorithm as exc:
+        raise KeyFormatError(f"JWKS member {kid!r}: {exc}") from None
+    try:
+        status = KeyStatus(member.get("status", "active"))
+    except ValueError:
+        raise KeyFormatError(f"JWKS member {kid!r}: unknown status {member.get('status')!r}") from None
+    not_after = _time(member, "not_after")
+    if status is KeyStatus.RETIRED and not_after is None:
+        raise KeyFormatError(f"JWKS member {kid!r} is retired but has no not_after")
+    raw = None
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return KeyEntry(
+        kid=kid,
+        alg=alg,
+        status=status,
+        public_key=public_key,
+        created_at=_time(member, "created_at"),
+        not_before=_time(member, "not_before"),
+        not_after=not_after,
+        revoked_at=_time(member, "revoked_at"),
+        ed25519_raw=raw,
+    )
+
+
+_CODES: tuple[tuple[type[KmsConformError], FindingCode], ...] = (
+    (UnknownKey, FindingCode.UNKNOWN_KEY),
+    (KeyRevoked, FindingCode.KEY_REVOKED),
+    (KeyNotValidAtTime, FindingCode.KEY_NOT_VALID_AT_TIME),
+    (InvalidSignature, FindingCode.BAD_SIGNATURE),
+)
+
+
+def _code_of(exc: KmsConformError) -> FindingCode:
+    for cls, code in _CODES:
+        if isinstance(exc, cls):
+            return code
+    return FindingCode.BAD_SIGNATURE
+
+
+# A signature check: (index, kid, alg, digest, signature, ts)
+_Task = tuple[int, str, str, bytes, bytes, str]
+_Result = tuple[FindingCode, int, str]
+
+
+class Verifier:
+    """Verifies signatures, record chains and archives with nothing but a JWKS (and HMAC secrets).
+
+    :param jwks: the public key set, with lifecycle members (``docs/spec.md``).
+    :param hmac_secrets: kid -> secret for HMAC-SHA256 keys (they are never in a JWKS).
+    """
+
+    def __init__(self, jwks: Mapping[str, Any], *, hmac_secrets: Mapping[str, bytes] | None = None) -> None:
+        self.keys = KeySet.from_jwks(jwks)
+        secrets: dict[str, bytes] = {}
+        for kid, secret in (hmac_secrets or {}).items():
+            if not isinstance(secret, bytes) or not secret:
+                raise KeyFormatError(f"HMAC secret for {kid!r} must be non-empty bytes")
+            if kid in self.keys:
+                raise KeyFormatError(f"kid {kid!r} is both in the JWKS and an HMAC secret")
+            secrets[kid] = secret
+        self._hmac = secrets
+        self._jwks = json.loads(json.dumps(jwks))  # a plain copy, for worker processes
+
+    # -- single signatures -----------------------------------------------------------------
+    def verify_signature(self, digest: bytes, signature: Signature, *, at: datetime | None = None) -> None:
+        """Verify ``signature`` over a 32-byte digest as of ``at`` (default: now).
+
+        :raises UnknownKey: the kid is not in the key set.
+        :raises InvalidSignature: wrong algorithm for the key, or the signature does not verify.
+        :raises KeyRevoked: ``at`` is at or after the key's ``revoked_at``.
+        :raises KeyNotValidAtTime: ``at`` is outside the key's validity window.
+        """
+        digest = require_digest(digest)
+        when = utc_now() if at is None else at
+        if when.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+        self._verify(signature.kid, signature.alg, digest, signature.value, when)
+
+    def _verify(self, kid: str, alg: str, digest: bytes, value: bytes, at: datetime) -> None:
+        entry = self.keys._entries.get(kid)
+        if entry is None:
+            secret = self._hmac.get(kid)
+            if secret is None:
+                raise UnknownKey(f"no key {kid!r} in the key set")
+            if alg != Algorithm.HMAC_SHA256:
+                raise InvalidSignature(f"signature alg {alg} does not match hmac-sha256 key {kid}")
+            verify_mac(secret, digest, value)
+            return
+        if alg != entry.alg:
+            raise InvalidSignature(f"signature alg {alg} does not match key {kid} ({entry.alg.value})")
+        entry.check_time(at)
+        entry.verify(digest, value)
+
+    def _check(self, task: _Task) -> _Result | None:
+        index, kid, alg, digest, value, ts = task
+        try:
+            self._verify(kid, alg, digest, value, _at(ts))
+        except KmsConformError as exc:
+            return (_code_of(exc), index, f"record {index}: {exc}")
+        except ValueError as exc:  # a ts that is not RFC 3339
+            return (FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}")
+        return None
+
+    def check_batch(self, tasks: list[_Task]) -> list[_Result]:
+        return [r for t in tasks if (r := self._check(t)) is not None]
+
+    # -- chains ----------------------------------------------------------------------------
+    def verify_records(self, records: Iterable[AuditRecord]) -> list[Finding]:
+        """Check the chain (genesis, seq, prev_hash links), each hash and each signature."""
+        chain = _Chain()
+        for index, record in enumerate(records):
+            chain.link(index, record.seq, record.prev_hash, record.hash)
+            try:
+                digest = _digest(canonicalize_payload(record.payload), record.prev_hash)
+            except CanonicalizationError as exc:
+                chain.add(FindingCode.HASH_MISMATCH, index, f"record {index}: {exc}")
+                continue
+            if digest.hex() != record.hash:
+                chain.add(FindingCode.HASH_MISMATCH, index, f"record {index}: hash is not the digest of its payload")
+                continue
+            sig = record.signature
+            result = self._check((index, sig.kid, sig.alg, digest, sig.value, record.ts))
+            if result is not None:
+                chain.add(*result)
+        return chain.findings()
+
+    def verify_archive(
+        self, source: str | os.PathLike[str] | IO[str] | IO[bytes], *, workers: int = 1
+    ) -> list[Finding]:
+        """Verify an archive file or stream; memory stays flat in its size.
+
+        :param workers: with more than 1, signatures are checked on a pool of that many processes.
+        """
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        pool = _Pool(self, workers) if workers > 1 else None
+        try:
+            with open_lines(source) as lines:
+                return self._verify_lines(lines, pool)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _verify_lines(self, lines: Iterator[bytes], pool: _Pool | None) -> list[Finding]:
+        chain = _Chain()
+        first = next(lines, None)
+        if first is None:
+            chain.add(FindingCode.TRUNCATED, 0, "archive is empty: no header, no checkpoint")
+            return chain.findings()
+        try:
+            parse_header(first)
+        except ArchiveFormatError as exc:
+            chain.add(FindingCode.FORMAT_ERROR, None, f"header: {exc}")
+            return chain.findings()
+        records_hash = hashlib.sha256()
+        checkpoint: Checkpoint | None = None
+        count, head = 0, None
+        tasks: list[_Task] = []
+        for line in lines:
+            if checkpoint is not None:
+                chain.add(FindingCode.FORMAT_ERROR, count, "line after the checkpoint")
+                break
+            try:
+                obj = loads_line(line)
+            except ArchiveFormatError as exc:
+                chain.add(FindingCode.FORMAT_ERROR, count, f"record {count}: {exc}")
+                chain.lost()
+                records_hash.update(line + b"\n")
+                count += 1
+                continue
+            if is_checkpoint_line(obj):
+                try:
+                    checkpoint = Checkpoint.from_json(obj)
+                except ArchiveFormatError as exc:
+                    chain.add(FindingCode.FORMAT_ERROR, None, f"checkpoint: {exc}")
+                    return chain.findings()
+                continue
+            records_hash.update(line + b"\n")
+            task = self._check_record(chain, count, obj)
+            if task is not None:
+                head = obj["hash"]
+                if pool is None:
+                    result = self._check(task)
+                    if result is not None:
+                        chain.add(*result)
+                else:
+                    tasks.append(task)
+                    if len(tasks) >= BATCH:
+                        pool.submit(tasks, chain)
+                        tasks = []
+            else:
+                head = obj.get("hash") if isinstance(obj, dict) else None
+            count += 1
+        if pool is not None:
+            if tasks:
+                pool.submit(tasks, chain)
+            pool.drain(chain)
+        self._check_checkpoint(chain, checkpoint, count, head, records_hash.hexdigest())
+        return chain.findings()
+
+    def _check_record(self, chain: _Chain, index: int, obj: Any) -> _Task | None:
+        """Chain and hash checks of one parsed record line; returns its signature check."""
+        fields = _fast_fields(obj)
+        if fields is None:  # something is off: let the strict parser name it
+            try:
+                record = AuditRecord.from_json(obj)
+            except ArchiveFormatError as exc:
+                chain.add(FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}")
+                chain.lost()
+                return None
+            sig = record.signature
+            fields = (record.seq, record.ts, record.payload, record.prev_hash, record.hash, sig.kid, sig.alg, sig.value)
+        seq, ts, payload, prev_hash, hash_, kid, alg, value = fields
+        chain.link(index, seq, prev_hash, hash_)
+        # Fast path: this encoder gives RFC 8785 bytes for most payloads; if the digest matches, the
+        # bytes are the signed canonical bytes. Otherwise decide with the real canonicalizer.
+        try:
+            digest = _digest(_FAST_ENCODE(payload).encode(), prev_hash)
+        except (ValueError, UnicodeEncodeError):
+            digest = b""
+        if digest.hex() != hash_:
+            try:
+                digest = _digest(canonicalize_payload(payload), prev_hash)
+            except CanonicalizationError as exc:
+                chain.add(FindingCode.HASH_MISMATCH, index, f"record {index}: {exc}")
+                return None
+            if digest.hex() != hash_:
+                chain.add(FindingCode.HASH_MISMATCH, index, f"record {index}: hash is not the digest of its payload")
+                return None
+        return (index, kid, alg, digest, value, ts)
+
+    def _check_checkpoint(
+        self, chain: _Chain, checkpoint: Checkpoint | None, count: int, head: str | None, records_sha256: str
+    ) -> None:
+        if checkpoint is None:
+            chain.add(FindingCode.TRUNCATED, count, f"no checkpoint after {count} records: the tail is missing")
+            return
+        if checkpoint.count > count:
+            chain.add(
+                FindingCode.TRUNCATED, count, f"checkpoint counts {checkpoint.count} records, archive has {count}"
+            )
+        elif checkpoint.count < count:
+            chain.add(
+                FindingCode.ARCHIVE_DIGEST_MISMATCH,
+                checkpoint.count,
+                f"archive has {count} records, checkpoint counts {checkpoint.count}",
+            )
+        elif checkpoint.head_hash != head:
+            chain.add(FindingCode.CHAIN_BROKEN, max(count - 1, 0), "last record is not the checkpoint's head_hash")
+        if checkpoint.records_sha256 != records_sha256:
+            chain.add(FindingCode.ARCHIVE_DIGEST_MISMATCH, None, "records_sha256 does not match the records")
+        try:
+            self._verify(
+                checkpoint.signature.kid,
+                checkpoint.signature.alg,
+                checkpoint.digest(),
+                checkpoint.signature.value,
+                parse_time(checkpoint.created_at),
+            )
+        except KmsConformError as exc:
+            chain.add(_code_of(exc), None, f"checkpoint signature: {exc}")
+
+
+_FAST_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_B64_TO_STD = bytes.maketrans(b"-_", b"+/")
+_RecordFields = tuple[int, str, Any, "str | None", str, str, str, bytes]
+
+
+def _fast_fields(obj: Any) -> _RecordFields | None:
+    """The fields of a well-formed record, cheaply; ``None`` when anything looks wrong."""
+    if type(obj) is not dict or len(obj) != 6:
+        return None
+    try:
+        seq, ts, prev_hash, hash_, sig = obj["seq"], obj["ts"], obj["prev_hash"], obj["hash"], obj["signature"]
+        payload = obj["payload"]
+        kid, alg, b64 = sig["kid"], sig["alg"], sig["sig"]
+    except (KeyError, TypeError):
+        return None
+    if (
+        type(seq) is not int
+        or seq < 0
+        or type(ts) is not str
+        or type(hash_) is not str
+        or len(hash_) != 64
+        or not (prev_hash is None or (type(prev_hash) is str and len(prev_hash) == 64 and prev_hash.islower()))
+        or len(sig) != 3
+        or type(kid) is not str
+        or not kid
+        or alg not in _ALG_NAMES
+        or type(b64) is not str
+        or "+" in b64
+        or "/" in b64
+        or "=" in b64
+    ):
+        return None
+    try:
+        if datetime.fromisoformat(ts).tzinfo is None:
+            return None
+        padded = (b64 + "=" * (-len(b64) % 4)).encode("ascii")
+        value = binascii.a2b_base64(padded.translate(_B64_TO_STD), strict_mode=True)
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        return None
+    return (seq, ts, payload, prev_hash, hash_, kid, alg, value)
+
+
+_ALG_NAMES = frozenset(a.value for a in Algorithm)
+
+
+def _digest(canonical: bytes, prev_hash: str | None) -> bytes:
+    h = hashlib.sha256(canonical)
+    if prev_hash is not None:
+        h.update(bytes.fromhex(prev_hash))
+    return h.digest()
+
+
+def _at(ts: str) -> datetime:
+    value = datetime.fromisoformat(ts)
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp {ts!r} has no UTC offset")
+    return value
+
+
+_START = object()
+_LOST = object()
+
+
+class _Chain:
+    """Sequential chain state plus findings: the first index and a count per code."""
+
+    def __init__(self) -> None:
+        self._prev: object | tuple[int, str] = _START
+        self._first: dict[FindingCode, tuple[int | None, str]] = {}
+        self._count: dict[FindingCode, int] = {}
+
+    def add(self, code: FindingCode, index: int | None, message: str) -> None:
+        self._count[code] = self._count.get(code, 0) + 1
+        current = self._first.get(code)
+        if current is None or (index is not None and (current[0] is None or index < current[0])):
+            self._first[code] = (index, message)
+
+    def lost(self) -> None:
+        """An unparsable record: the next one's link cannot be checked."""
+        self._prev = _LOST
+
+    def link(self, index: int, seq: int, prev_hash: str | None, hash_: str) -> None:
+        prev = self._prev
+        if prev is _START:
+            if seq != 0 or prev_hash is not None:
+                self.add(FindingCode.CHAIN_BROKEN, index, f"record {index}: the chain does not start at genesis")
+        elif isinstance(prev, tuple):
+            prev_seq, prev_hash_expected = prev
+            if prev_hash != prev_hash_expected:
+                self.add(
+                    FindingCode.CHAIN_BROKEN, index, f"record {index}: prev_hash is not the previous record's hash"
+                )
+            elif seq != prev_seq + 1:
+                self.add(FindingCode.CHAIN_BROKEN, index, f"record {index}: seq {seq} does not follow {prev_seq}")
+        self._prev = (seq, hash_)
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for code, (index, message) in self._first.items():
+            n = self._count[code]
+            out.append(Finding(code, index, message if n == 1 else f"{message} (and {n - 1} more)"))
+        return sorted(out, key=lambda f: (-1 if f.index is None else f.index, f.code.value))
+
+
+# -- worker processes -------------------------------------------------------------------------
+_WORKER: Verifier | None = None
+
+
+def _init_worker(jwks: dict[str, Any], hmac_secrets: dict[str, bytes]) -> None:
+    global _WORKER
+    _WORKER = Verifier(jwks, hmac_secrets=hmac_secrets)
+
+
+def _run_batch(tasks: list[_Task]) -> list[_Result]:
+    assert _WORKER is not None
+    return _WORKER.check_batch(tasks)
+
+
+class _Pool:
+    """Batches of signature checks on a process pool, at most ``2 * workers`` batches in flight."""
+
+    def __init__(self, verifier: Verifier, workers: int) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(verifier._jwks, verifier._hmac)
+        )
+        self._inflight: list[Future[list[_Result]]] = []
+        self._limit = 2 * workers
+
+    def submit(self, tasks: list[_Task], chain: _Chain) -> None:
+        while len(self._inflight) >= self._limit:
+            self._collect(self._inflight.pop(0), chain)
+        self._inflight.append(self._executor.submit(_run_batch, tasks))
+
+    def _collect(self, future: Future[list[_Result]], chain: _Chain) -> None:
+        for result in future.result():
+            chain.add(*result)
+
+    def drain(self, chain: _Chain) -> None:
+        while self._inflight:
+            self._collect(self._inflight.pop(0), chain)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
