@@ -13,6 +13,8 @@ BUILTIN: dict[str, str] = {
     "local": "pytest_kmsconform.emulators.local:PROVIDER",
     "mock": "pytest_kmsconform.emulators.local:MOCK_PROVIDER",
     "signing-proxy": "pytest_kmsconform.emulators.signing_proxy.provider:PROVIDER",
+    "aws-kms": "pytest_kmsconform.emulators.aws_kms.provider:PROVIDER",
+    "localstack": "pytest_kmsconform.emulators.aws_kms.localstack:PROVIDER",
     "vault": "pytest_kmsconform.emulators.vault:PROVIDER",
     "vault-container": "pytest_kmsconform.emulators.vault:CONTAINER_PROVIDER",
     "vault-external": "pytest_kmsconform.emulators.vault:EXTERNAL_PROVIDER",
