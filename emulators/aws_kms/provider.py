@@ -10,8 +10,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
+
+from pytest_kmsconform.backend_api import BackendHandle
 
 from .server import DEFAULT_REGION, KmsEmulator
 
