@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, str] = {
     "keygen": "pytest_kmsconform.cli.keygen:COMMAND",
     "verify-archive": "pytest_kmsconform.cli.verify_archive:COMMAND",
     "emulate": "pytest_kmsconform.cli.emulate:COMMAND",
+    "run": "pytest_kmsconform.cli.run:COMMAND",
+    "verify-cert": "pytest_kmsconform.cli.verify_cert:COMMAND",
 }
 
 

@@ -1,0 +1,225 @@
+"""``kmsconform run``: the conformance suites against an implementation, on the chosen backends.
+
+Runs pytest in-process with the kmsconform plugin and a :class:`RunObserver`, in an isolated
+configuration (an empty ini file in a temporary root), so the caller's own pytest settings do not
+leak in. pytest's own terminal output is kept in memory and shown only when the harness itself
+breaks. Exit codes: 0 every applicable check passed; 1 a check failed or errored (or nothing
+passed); 2 usage error; 3 the harness broke (collection error, no result); 4 ``--certify`` refused
+a run that had no failure (skipped checks or backends).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from pytest_kmsconform import backend_registry
+from pytest_kmsconform.report import certificate, json_report, summary, terminal, write_reports
+from pytest_kmsconform.report.errors import KeyFileError, NotCertifiable
+from pytest_kmsconform.results import BackendInfo, RunResult
+
+from .run_observer import RunObserver
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_HARNESS = 3
+EXIT_NOT_CERTIFIED = 4
+
+SUITES_PACKAGE = "pytest_kmsconform.suites"
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed and exit code 2."""
+
+
+def _workers(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 0):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a worker count or 'auto', got {value!r}")
+
+
+def select_backends(requested: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``(names in order, {name: reason it cannot start here})``; default: every embedded backend.
+
+    :raises UsageError: for an unknown backend name.
+    """
+    names: list[str] = []
+    for item in requested:
+        names += [n.strip() for n in item.split(",") if n.strip()]
+    if not requested:
+        names = backend_registry.embedded_names()
+    known = backend_registry.names()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    names = list(dict.fromkeys(names))
+    unavailable = {}
+    for name in names:
+        reason = backend_registry.get(name).unavailable_reason()
+        if reason is not None:
+            unavailable[name] = reason
+    return names, unavailable
+
+
+def pytest_args(args: argparse.Namespace, backends: list[str], root: Path) -> list[str]:
+    ini = root / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    argv = [
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(root),
+        "-p",
+        "no:cacheprovider",
+        "--import-mode=importlib",
+        "--kmsconform",
+        f"--kmsconform-impl={args.impl}",
+        "--pyargs",
+        SUITES_PACKAGE,
+    ]
+    argv += [f"--kmsconform-backend={name}" for name in backends]
+    if args.workers is not None:
+        argv += ["-p", "xdist", "-n", args.workers]
+    return argv
+
+
+def complete_backends(run: RunResult, names: list[str], unavailable: dict[str, str]) -> RunResult:
+    """Make sure every backend that could not start is listed, skipped with its reason."""
+    listed = {b.name for b in run.backends}
+    missing = [BackendInfo(n, "", "skipped", unavailable[n]) for n in names if n in unavailable and n not in listed]
+    return replace(run, backends=[*run.backends, *missing]) if missing else run
+
+
+_HELP = {
+    "impl": "implementation: 'reference' (default), 'package.module:factory', 'http://host:port' or 'cmd:<command>'",
+    "backend": "backend to run on (repeatable or comma list; default: every embedded backend)",
+    "workers": "pytest-xdist workers: a number or 'auto'",
+    "report": "write report.json, report.md, report.html and junit.xml into DIR",
+    "json": "print report.json on stdout (progress and the table go to stderr)",
+    "quiet": "no progress lines; only the table and the closing line (for CI logs)",
+    "certify": "also sign certificate.json into the --report DIR; needs --signing-key",
+    "signing_key": "Ed25519 private key, PKCS#8 PEM (as 'kmsconform keygen --alg ed25519' writes)",
+}
+
+
+class RunCommand:
+    help = "run the conformance suites against an implementation and print (and write) the verdict"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add = parser.add_argument
+        add("--impl", default="reference", metavar="SPEC", help=_HELP["impl"])
+        add("--backend", action="append", default=[], metavar="NAME", help=_HELP["backend"])
+        add("-n", dest="workers", type=_workers, default=None, metavar="N", help=_HELP["workers"])
+        add("--report", type=Path, default=None, metavar="DIR", help=_HELP["report"])
+        add("--json", action="store_true", help=_HELP["json"])
+        add("-q", "--quiet", action="store_true", help=_HELP["quiet"])
+        add("--certify", action="store_true", help=_HELP["certify"])
+        add("--signing-key", type=Path, default=None, metavar="KEY", help=_HELP["signing_key"])
+
+    def run(self, args: argparse.Namespace) -> int:
+        err = sys.stderr
+        try:
+            return self._run(args, sys.stdout, err)
+        except UsageError as exc:
+            print(f"kmsconform run: {exc}", file=err)
+            return EXIT_USAGE
+
+    def _run(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+        signing_key = None
+        if args.certify:
+            if args.signing_key is None or args.report is None:
+                raise UsageError(
+                    "--certify needs --signing-key KEY and --report DIR (certificate.json goes beside report.json)"
+                )
+            try:
+                signing_key = certificate.load_private_key(args.signing_key)
+            except KeyFileError as exc:
+                raise UsageError(str(exc)) from None
+        elif args.signing_key is not None:
+            raise UsageError("--signing-key is only used with --certify")
+        names, unavailable = select_backends(args.backend)
+        if not names:
+            raise UsageError("no backend selected")
+
+        text_out = err if args.json else out
+        progress: Callable[[str], None] = (lambda line: None) if args.quiet else (lambda line: _say(text_out, line))
+        workers = f", {args.workers} workers" if args.workers is not None else ""
+        progress(f"kmsconform run: implementation {args.impl}; backends {', '.join(names)}{workers}")
+        for name in names:
+            progress(f"  {name}: SKIPPED: {unavailable[name]}" if name in unavailable else f"  {name}: will start")
+
+        observer = RunObserver(progress, names)
+        pytest_output = io.StringIO()
+        with tempfile.TemporaryDirectory(prefix="kmsconform-run-") as tmp:
+            argv = pytest_args(args, names, Path(tmp))
+            with contextlib.redirect_stdout(pytest_output):
+                code = pytest.main(argv, plugins=[observer])
+        if observer.run is None or code in (
+            pytest.ExitCode.INTERNAL_ERROR,
+            pytest.ExitCode.USAGE_ERROR,
+            pytest.ExitCode.INTERRUPTED,
+        ):
+            print(f"kmsconform run: the test harness did not produce a result (pytest exit {int(code)})", file=err)
+            for line in observer.collect_errors:
+                print(line, file=err)
+            print(pytest_output.getvalue(), file=err)
+            return EXIT_HARNESS
+        run = complete_backends(observer.run, names, unavailable)
+        if observer.collect_errors:
+            # a suite module that does not import means checks silently missing: never a pass
+            print("kmsconform run: collection errors:", file=err)
+            for line in observer.collect_errors:
+                print(line, file=err)
+
+        if args.report is not None:
+            written = write_reports(run, args.report)
+            progress(f"reports: {', '.join(str(p) for p in written.values())}")
+        status = EXIT_OK if summary.verdict(run) == "pass" and not observer.collect_errors else EXIT_FAILED
+        if signing_key is not None:
+            status = _certify(run, args.report, signing_key, status, err, progress)
+        if args.json:
+            print(json_report.render(run), end="", file=out)
+        for line in terminal.final_lines(run):
+            _say(text_out, line)
+        return status
+
+
+def _certify(
+    run: RunResult,
+    report_dir: Path,
+    key: ed25519.Ed25519PrivateKey,
+    status: int,
+    err: TextIO,
+    progress: Callable[[str], None],
+) -> int:
+    """Sign ``certificate.json`` over the ``report.json`` just written, or say why not."""
+    document, _ = json_report.load(report_dir / "report.json")
+    try:
+        cert = certificate.issue(run, document, key, dt.datetime.now(dt.UTC))
+    except NotCertifiable as exc:
+        print("kmsconform run: certificate refused:", file=err)
+        for reason in exc.reasons:
+            print(f"  - {reason}", file=err)
+        return status if status != EXIT_OK else EXIT_NOT_CERTIFIED
+    path = certificate.write(cert, report_dir / "certificate.json")
+    progress(f"certificate: {path} (key id {certificate.key_id(key.public_key())})")
+    return status
+
+
+def _say(stream: TextIO, line: str) -> None:
+    print(line, file=stream, flush=True)
+
+
+COMMAND = RunCommand()
