@@ -125,3 +125,20 @@ class ArchiveFormatError(KmsConformError, ValueError):
 
 class AuditStoreError(KmsConformError):
     """The audit store could not append; the store is unchanged."""
+
+
+class MultisigError(KmsConformError, ValueError):
+    """A multisig manifest that is not valid ``kmsconform-multisig/1``."""
+
+
+class ThresholdNotMet(KmsConformError):
+    """Fewer distinct allowed signers than the threshold signed the manifest.
+
+    :param valid: the kids whose signatures counted.
+    :param threshold: how many were needed.
+    """
+
+    def __init__(self, message: str, *, valid: tuple[str, ...], threshold: int) -> None:
+        super().__init__(message)
+        self.valid = valid
+        self.threshold = threshold
