@@ -65,3 +65,38 @@ def upstream() -> Iterator[Any]:
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long-running load test (full sizes via KMSCONFORM_LOAD_FULL=1)")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL server (initdb + pg_ctl on a free 127.0.0.1 port), session-scoped.
+
+    Skips with the reason when the server binaries are not installed (.ci/install-postgres.sh).
+    """
+    pytest.importorskip("psycopg", reason="psycopg 3 is not installed (extra 'postgres')")
+    from pytest_kmsconform.emulators import postgres
+
+    reason = postgres.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with postgres.temporary_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(postgres_server: Any) -> Iterator[str]:
+    """A fresh, empty database on the session server; its DSN."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.dsn.replace("dbname=postgres", f"dbname={name}")
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
