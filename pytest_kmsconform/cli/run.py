@@ -37,8 +37,6 @@ EXIT_USAGE = 2
 EXIT_HARNESS = 3
 EXIT_NOT_CERTIFIED = 4
 
-SUITES_PACKAGE = "pytest_kmsconform.suites"
-
 
 class UsageError(Exception):
     """Bad command-line input; printed and exit code 2."""
@@ -86,8 +84,6 @@ def pytest_args(args: argparse.Namespace, backends: list[str], root: Path) -> li
         "--import-mode=importlib",
         "--kmsconform",
         f"--kmsconform-impl={args.impl}",
-        "--pyargs",
-        SUITES_PACKAGE,
     ]
     argv += [f"--kmsconform-backend={name}" for name in backends]
     if args.workers is not None:

@@ -1,0 +1,250 @@
+"""``kmsconform run``: option handling, backend selection, progress, and (end to end, in a
+subprocess) the real suites against the reference implementation on the embedded backends."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from pytest_kmsconform import backend_registry
+from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.cli import run as run_cli
+from pytest_kmsconform.cli.run_observer import RunObserver
+from pytest_kmsconform.report import json_report
+from pytest_kmsconform.results import BackendInfo, RunResult
+
+pytest_plugins = ["pytester"]
+
+
+@dataclass(frozen=True)
+class _Unavailable:
+    name: str = "nowhere"
+    kind: str = "local"
+    description: str = "cannot start in tests"
+    embedded: bool = True
+
+    def unavailable_reason(self) -> str | None:
+        return "needs hardware that is not here"
+
+    @contextmanager
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
+        raise AssertionError("an unavailable backend must not be started")
+        yield  # pragma: no cover
+
+
+@pytest.fixture
+def unavailable_backend(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setitem(backend_registry._registered, "nowhere", _Unavailable())
+    return "nowhere"
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    run_cli.COMMAND.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_default_selection_is_every_embedded_backend() -> None:
+    names, _ = run_cli.select_backends([])
+    assert names == backend_registry.embedded_names()
+    assert {"local", "mock"} <= set(names)
+
+
+def test_selection_splits_commas_keeps_order_and_drops_duplicates() -> None:
+    assert run_cli.select_backends(["mock,local", "mock"])[0] == ["mock", "local"]
+
+
+def test_unknown_backend_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli.COMMAND.run(_parse("--backend", "no-such-backend")) == run_cli.EXIT_USAGE
+    assert "unknown backend(s) no-such-backend; known:" in capsys.readouterr().err
+
+
+def test_unavailable_backend_is_listed_with_its_reason(unavailable_backend: str) -> None:
+    names, unavailable = run_cli.select_backends(["local", unavailable_backend])
+    assert names == ["local", "nowhere"]
+    assert unavailable == {"nowhere": "needs hardware that is not here"}
+    run = RunResult("1", "x", "", "2026-11-22T12:00:00Z", "2026-11-22T12:00:01Z", [], [])
+    completed = run_cli.complete_backends(run, names, unavailable)
+    assert completed.backends == [BackendInfo("nowhere", "", "skipped", "needs hardware that is not here")]
+    listed = RunResult("1", "x", "", "", "", [BackendInfo("nowhere", "", "skipped", "plugin said so")], [])
+    assert run_cli.complete_backends(listed, names, unavailable).backends == listed.backends
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--certify", "--report", "out"], "--certify needs --signing-key"),
+        (["--certify", "--signing-key", "k"], "--certify needs --signing-key KEY and --report DIR"),
+        (["--signing-key", "k"], "only used with --certify"),
+        (["--certify", "--signing-key", "missing-key", "--report", "out"], "cannot read key file"),
+    ],
+)
+def test_certify_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli.COMMAND.run(_parse(*argv)) == run_cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "3", "auto"])
+def test_worker_counts(value: str) -> None:
+    assert _parse("-n", value).workers == value
+
+
+def test_bad_worker_count() -> None:
+    with pytest.raises(SystemExit):
+        _parse("-n", "many")
+
+
+def test_pytest_args_isolate_the_run(tmp_path: Path) -> None:
+    argv = run_cli.pytest_args(_parse("--impl", "pkg.mod:make", "-n", "2"), ["local", "mock"], tmp_path)
+    assert argv[:2] == ["-c", str(tmp_path / "pytest.ini")]
+    assert (tmp_path / "pytest.ini").read_text() == "[pytest]\n"
+    assert "--kmsconform-impl=pkg.mod:make" in argv
+    assert argv[-6:] == ["--kmsconform-backend=local", "--kmsconform-backend=mock", "-p", "xdist", "-n", "2"]
+
+
+SUITE_FILE = """
+import pytest
+
+@pytest.mark.parametrize("target", ["local-ed25519", "local-rsa-sha256", "mock-hmac-sha256", "aws-kms-ed25519"])
+def test_sign(target):
+    if target == "local-rsa-sha256":
+        pytest.skip("kmsconform not applicable: rsa not declared")
+    if target == "aws-kms-ed25519":
+        pytest.skip("kmsconform backend unavailable: aws-kms: no moto")
+    assert target != "mock-hmac-sha256", "mac mismatch"
+
+def test_guard():
+    pass
+"""
+
+
+def test_observer_prints_one_line_per_finished_group(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_signing=SUITE_FILE)
+    lines: list[str] = []
+    observer = RunObserver(lines.append, ["local", "mock", "aws-kms", "aws"])
+    pytester.inline_run("-p", "no:kmsconform", plugins=[observer])
+    assert sorted(lines) == [
+        "  (none) / signing: 1 passed, 0 failed, 0 not applicable, 0 skipped",
+        "  aws-kms / signing: 0 passed, 0 failed, 0 not applicable, 1 skipped",
+        "  local / signing: 1 passed, 0 failed, 1 not applicable, 0 skipped",
+        "  mock / signing: 0 passed, 1 failed, 0 not applicable, 0 skipped",
+    ]
+    assert observer.run is None  # only the kmsconform plugin provides a result
+
+
+def test_observer_records_collection_errors(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_broken="import no_such_module_here\n")
+    observer = RunObserver(lambda line: None, ["local"])
+    pytester.inline_run("-p", "no:kmsconform", plugins=[observer])
+    assert len(observer.collect_errors) == 1 and "no_such_module_here" in observer.collect_errors[0]
+
+
+# -- end to end: the real suites, the reference implementation, the embedded local/mock backends --
+
+
+def _kmsconform(*argv: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KMSCONFORM"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_kmsconform.cli", *map(str, argv)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One real run with a certificate, shared by the end-to-end assertions below."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    key = ed25519.Ed25519PrivateKey.generate()
+    (tmp / "vendor").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (tmp / "vendor.pub").write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    proc = _kmsconform(
+        "run", "--backend", "local", "--backend", "mock", "--report", tmp / "out",
+        "--certify", "--signing-key", tmp / "vendor",
+        cwd=tmp,
+    )  # fmt: skip
+    return {"proc": proc, "dir": tmp}
+
+
+def test_e2e_reference_passes_on_local_and_mock(e2e: dict[str, object]) -> None:
+    proc = e2e["proc"]
+    assert isinstance(proc, subprocess.CompletedProcess)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.rstrip("\n").splitlines()
+    closing = lines[-1]
+    passed = int(closing.split(" passed")[0])
+    assert passed > 0 and closing == f"{passed} passed, 0 failed"
+    assert lines[-2].startswith(f"kmsconform: {passed}/{passed} (local, mock)")
+    assert any(line.startswith("  local / ") for line in lines), "no progress line"
+    header = next(line for line in lines if line.startswith("backend "))
+    assert header.split()[:4] == ["backend", "suite", "passed", "failed"]
+
+
+def test_e2e_reports_match_the_output(e2e: dict[str, object]) -> None:
+    out = Path(str(e2e["dir"])) / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "certificate.json", "junit.xml", "report.html", "report.json", "report.md",
+    ]  # fmt: skip
+    document, run = json_report.load(out / "report.json")
+    assert document["summary"]["verdict"] == "pass"
+    assert {b.name: b.status for b in run.backends} == {"local": "started", "mock": "started"}
+    assert run.implementation and run.catalogue_digest.startswith("sha256:")
+    assert {c.backend for c in run.checks} >= {"local", "mock"}
+
+
+def test_e2e_certificate_verifies_offline(e2e: dict[str, object]) -> None:
+    tmp = Path(str(e2e["dir"]))
+    ok = _kmsconform(
+        "verify-cert", tmp / "out" / "certificate.json", "--key", tmp / "vendor.pub",
+        "--report", tmp / "out" / "report.json", cwd=tmp,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads((tmp / "out" / "report.json").read_text(encoding="utf-8"))
+    report["checks"][0]["outcome"] = "failed"
+    (tmp / "edited.json").write_text(json.dumps(report), encoding="utf-8")
+    bad = _kmsconform(
+        "verify-cert", tmp / "out" / "certificate.json", "--key", tmp / "vendor.pub", "--report", tmp / "edited.json",
+        cwd=tmp,
+    )  # fmt: skip
+    assert bad.returncode == 3, bad.stderr
+
+
+def test_e2e_json_and_quiet(tmp_path: Path) -> None:
+    proc = _kmsconform("run", "--backend", "mock", "--json", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    json_report.validate(document)
+    assert document["summary"]["verdict"] == "pass"
+    err_lines = proc.stderr.rstrip("\n").splitlines()
+    assert err_lines[-1] == f"{document['counts']['passed']} passed, 0 failed"
+    assert not any(line.startswith("  mock / ") for line in err_lines), "-q prints no progress"
+
+
+def test_e2e_with_xdist_merges_workers(tmp_path: Path) -> None:
+    single = _kmsconform("run", "--backend", "local", "--json", "-q", cwd=tmp_path)
+    multi = _kmsconform("run", "--backend", "local", "--json", "-q", "-n", "2", cwd=tmp_path)
+    assert single.returncode == 0 and multi.returncode == 0, multi.stderr
+    one, two = json.loads(single.stdout), json.loads(multi.stdout)
+    assert [c["nodeid"] for c in one["checks"]] == [c["nodeid"] for c in two["checks"]]
+    assert one["counts"] == two["counts"]
