@@ -111,7 +111,7 @@ class ProxyApp:
         request_id: str | None = None
         try:
             request_id = self._request_id(head)
-            response = self._dispatch(head, read_body, request_id)
+            response, request_id = self._dispatch(head, read_body, request_id)
         except WireError as exc:
             response = wire.error_response(exc)
         except Exception as exc:  # a bug, not bad input: logged, reported without internals
@@ -133,7 +133,9 @@ class ProxyApp:
             raise WireError(ErrorCode.BAD_REQUEST, f"X-Request-Id must be 1-{MAX_REQUEST_ID} visible ASCII characters")
         return value
 
-    def _dispatch(self, head: RequestHead, read_body: BodyReader, request_id: str | None) -> Response:
+    def _dispatch(
+        self, head: RequestHead, read_body: BodyReader, request_id: str | None
+    ) -> tuple[Response, str | None]:
         methods = ROUTES.get(head.path)
         if methods is None:
             raise WireError(ErrorCode.NOT_FOUND, f"no endpoint {head.path!r}", close=True)
@@ -161,7 +163,7 @@ class ProxyApp:
             raise WireError(ErrorCode.BAD_REQUEST, f"{head.method} {head.path} takes no body", close=True)
         body["request_id"] = request_id
         try:
-            return route.handler(self, head, body)
+            return route.handler(self, head, body), request_id
         except KeyRevoked as exc:
             raise WireError(ErrorCode.KEY_REVOKED, str(exc), extra={"kid": exc.kid}) from None
         except UnknownKey as exc:

@@ -96,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         # http.server's own errors (bad request line, headers too large...) as JSON, like ours.
         error = WireError(_STDLIB_ERRORS.get(code, ErrorCode.BAD_REQUEST), message or "malformed request", close=True)
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            # Unparsable request lines leave the 0.9 default, which would suppress the status line.
+            self.request_version = "HTTP/1.0"
         with contextlib.suppress(OSError):
             self._write(error_response(error))
 

@@ -7,6 +7,7 @@ Pure functions only (no sockets, no key state): every defect in a request become
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from .errors import ErrorCode, WireError
 JSON_TYPE = "application/json"
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_ID_LENGTH = 256
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
 @dataclass(frozen=True)
@@ -222,12 +224,20 @@ def _parse_alg(value: Any) -> Algorithm | None:
 
 
 def _parse_sig_value(value: Any, name: str) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise WireError(ErrorCode.BAD_SIGNATURE, f"{name} must be a non-empty base64url string")
+    # Checked here because the stdlib decoder silently drops characters outside the alphabet.
+    if not isinstance(value, str) or not BASE64URL.fullmatch(value):
+        raise WireError(ErrorCode.BAD_SIGNATURE, f"{name} must be a non-empty base64url string (A-Z a-z 0-9 - _)")
     try:
         return b64url_decode(value)
     except ArchiveFormatError as exc:
         raise WireError(ErrorCode.BAD_SIGNATURE, f"{name}: {exc}") from None
+
+
+def _parse_kid(value: Any, name: str) -> str:
+    try:
+        return parse_string(value, name)
+    except WireError as exc:
+        raise WireError(ErrorCode.BAD_SIGNATURE, exc.message) from None
 
 
 def parse_signature(value: Any, kid: Any, alg: Any) -> SignatureRef:
@@ -237,7 +247,7 @@ def parse_signature(value: Any, kid: Any, alg: Any) -> SignatureRef:
     ``Signature.to_json()`` form; top-level ``kid``/``alg`` are only allowed with the string form.
     """
     if isinstance(value, str):
-        ref_kid = None if kid is None else parse_string(kid, "kid")
+        ref_kid = None if kid is None else _parse_kid(kid, "kid")
         return SignatureRef(value=_parse_sig_value(value, "signature"), kid=ref_kid, alg=_parse_alg(alg))
     if not isinstance(value, dict):
         raise WireError(ErrorCode.BAD_SIGNATURE, "signature must be a base64url string or an object")
@@ -251,10 +261,7 @@ def parse_signature(value: Any, kid: Any, alg: Any) -> SignatureRef:
     raw = value["signature"] if "signature" in value else value["sig"]
     if "kid" not in value or "alg" not in value:
         raise WireError(ErrorCode.BAD_SIGNATURE, "the signature object needs 'kid' and 'alg'")
-    try:
-        sig_kid = parse_string(value["kid"], "signature.kid")
-    except WireError as exc:
-        raise WireError(ErrorCode.BAD_SIGNATURE, exc.message) from None
+    sig_kid = _parse_kid(value["kid"], "signature.kid")
     return SignatureRef(value=_parse_sig_value(raw, "signature value"), kid=sig_kid, alg=_parse_alg(value["alg"]))
 
 

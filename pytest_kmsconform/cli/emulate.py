@@ -27,6 +27,10 @@ class EmulateCommand:
             metavar="KEY=VALUE",
             help="backend-specific option (repeatable), e.g. --option seed=1",
         )
+        parser.add_argument(
+            "--backend", default=None, help="backend a front-end wraps (signing-proxy); same as --option backend=NAME"
+        )
+        parser.add_argument("--api-key", default=None, help="API key a server requires; same as --option api_key=KEY")
 
     def run(self, args: argparse.Namespace) -> int:
         try:
@@ -45,6 +49,10 @@ class EmulateCommand:
                 print(f"kmsconform emulate: --option needs KEY=VALUE, got {item!r}", file=sys.stderr)
                 return 2
             options[key] = value
+        # Shortcut flags feed the same options mapping, so every provider reads them alike.
+        for key, value in (("backend", args.backend), ("api_key", args.api_key)):
+            if value is not None:
+                options[key] = value
         stop = threading.Event()
 
         def _stop(signum: int, frame: FrameType | None) -> None:
