@@ -184,7 +184,7 @@ class RunCommand:
             progress(f"reports: {', '.join(str(p) for p in written.values())}")
         status = EXIT_OK if summary.verdict(run) == "pass" and not observer.collect_errors else EXIT_FAILED
         if signing_key is not None:
-            status = _certify(run, args.report, signing_key, status, err, progress)
+            status = _certify(run, args.report, signing_key, status, err, lambda line: _say(text_out, line))
         if args.json:
             print(json_report.render(run), end="", file=out)
         for line in terminal.final_lines(run):
@@ -198,7 +198,7 @@ def _certify(
     key: ed25519.Ed25519PrivateKey,
     status: int,
     err: TextIO,
-    progress: Callable[[str], None],
+    say: Callable[[str], None],
 ) -> int:
     """Sign ``certificate.json`` over the ``report.json`` just written, or say why not."""
     document, _ = json_report.load(report_dir / "report.json")
@@ -210,7 +210,7 @@ def _certify(
             print(f"  - {reason}", file=err)
         return status if status != EXIT_OK else EXIT_NOT_CERTIFIED
     path = certificate.write(cert, report_dir / "certificate.json")
-    progress(f"certificate: {path} (key id {certificate.key_id(key.public_key())})")
+    say(f"certificate: {path} (key id {certificate.key_id(key.public_key())})")
     return status
 
 
