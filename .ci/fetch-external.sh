@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Fetch third-party test suites used as external conformance checks into .external/ (gitignored).
+# Only package-registry downloads through pip; the tests skip with a reason when a file is absent.
+# Called by .ci/run; safe to re-run (pip skips files already there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python}"
+mkdir -p .external
+# hvac 2.4.0 sdist: tests/integration_tests/api/secrets_engines/test_transit.py (tests/external/hvac)
+"$PYTHON" -m pip download --quiet --no-binary :all: --no-deps --dest .external "hvac==2.4.0"
+test -s .external/hvac-2.4.0.tar.gz
