@@ -18,6 +18,8 @@ BUILTIN: dict[str, str] = {
     "vault": "pytest_kmsconform.emulators.vault:PROVIDER",
     "vault-container": "pytest_kmsconform.emulators.vault:CONTAINER_PROVIDER",
     "vault-external": "pytest_kmsconform.emulators.vault:EXTERNAL_PROVIDER",
+    "yubihsm": "pytest_kmsconform.emulators.yubihsm.provider:PROVIDER",
+    "yubihsm-connector": "pytest_kmsconform.emulators.yubihsm.provider:CONNECTOR_PROVIDER",
 }
 
 _registered: dict[str, BackendProvider] = {}

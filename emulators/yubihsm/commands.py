@@ -248,7 +248,9 @@ def put_opaque(ctx: Context, payload: bytes) -> bytes:
 def get_opaque(ctx: Context, payload: bytes) -> bytes:
     object_id = _u16(payload, "object id")
     ctx.target = object_id
-    obj = ctx.device.objects.use(ctx.permissions, object_id, ObjectType.OPAQUE, Capability.GET_OPAQUE)
+    # Only the session needs GET_OPAQUE: opaque objects are readable data, not keys.
+    require_capability(ctx.permissions, Capability.GET_OPAQUE)
+    obj = ctx.device.objects.visible(ctx.permissions, object_id, ObjectType.OPAQUE)
     assert isinstance(obj.material, bytes)
     return obj.material
 
