@@ -565,7 +565,7 @@ class _Chain:
         for code, (index, message) in self._first.items():
             n = self._count[code]
             out.append(Finding(code, index, message if n == 1 else f"{message} (and {n - 1} more)"))
-        return sorted(out, key=lambda f: (-1 if f.index is None else f.index, f.code.value))
+        return sorted(out, key=lambda f: (f.index is None, f.index or 0, f.code.value))
 
 
 # -- worker processes -------------------------------------------------------------------------
