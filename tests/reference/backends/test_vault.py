@@ -346,6 +346,7 @@ def test_sign_only_token(backend: VaultTransitBackend, root: Any, openbao: Backe
             lambda: limited.verify(key, DIGEST, value),
             lambda: limited.disable(key),
             lambda: limited.create_key(Algorithm.ED25519, "new", None),
+            lambda: limited.create_key(key.alg, "acl", key),  # rotate
         ]
         for call in denied:
             with pytest.raises(BackendError) as info:
