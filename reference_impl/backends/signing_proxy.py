@@ -136,8 +136,10 @@ class SigningProxySigner:
             if isinstance(reason, TimeoutError | socket.timeout):
                 raise _backend_error(f"{path}: no answer within {self._timeout}s", BackendErrorCode.TIMEOUT) from None
             raise _backend_error(f"{path}: cannot reach {self.url}: {reason}", BackendErrorCode.UNAVAILABLE) from None
-        except (ssl.SSLError, ConnectionError) as exc:
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError) as exc:
             raise _backend_error(f"{path}: connection failed: {exc}", BackendErrorCode.UNAVAILABLE) from None
+        except ssl.SSLError as exc:  # a TLS alert from the server: our certificate was refused
+            raise _backend_error(f"{path}: TLS failure: {exc}", BackendErrorCode.ACCESS_DENIED, "tls") from None
         return self._decode(path, raw)
 
     @staticmethod
@@ -245,7 +247,10 @@ class SigningProxySigner:
 
     def _jwk(self, kid: str) -> dict[str, Any]:
         for refresh in (False, True):
-            jwks = self.jwks() if refresh or self._jwks is None else self._jwks
+            try:
+                jwks = self.jwks() if refresh or self._jwks is None else self._jwks
+            except InvalidSignature as exc:
+                raise SigningFailed(f"cannot check the proxy's signature: {exc}") from None
             for jwk in jwks.get("keys", []):
                 if isinstance(jwk, dict) and jwk.get("kid") == kid:
                     return jwk
