@@ -180,7 +180,8 @@ def translate(exc: BaseException, status: int | None, operation: str) -> Backend
     403 and 401 are ``ACCESS_DENIED``, 429 ``THROTTLED``, 500/501/502/503 (sealed, down)
     ``UNAVAILABLE``, 404 ``NOT_FOUND``, 400 ``INVALID_REQUEST``, except Transit's permanent refusals
     named in their message (unknown key or version: ``NOT_FOUND``; version below the minimum:
-    ``DISABLED``). ``status`` is ``None`` when no response arrived (``UNAVAILABLE``/``TIMEOUT``).
+    ``DISABLED``). ``status`` is ``None`` when no response arrived (``UNAVAILABLE``/``TIMEOUT``), 0 when
+    hvac did not say (``INTERNAL``).
     """
     text = error_messages(exc)
     if status is None:
@@ -190,5 +191,5 @@ def translate(exc: BaseException, status: int | None, operation: str) -> Backend
         if status in (400, 500):
             lowered = text.lower()
             code = next((c for needle, c in _MESSAGE_CODES if needle in lowered), code)
-    detail = f"HTTP {status}" if status is not None else type(exc).__name__
+    detail = f"HTTP {status}" if status else type(exc).__name__
     return BackendError(f"vault {operation} failed: {text}", code=code, backend=BACKEND_NAME, detail=detail)

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from pytest_kmsconform.emulators.vault import CONTAINER_PROVIDER, EXTERNAL_PROVIDER, PROVIDER, VaultServerError
+from pytest_kmsconform.emulators.vault import (
+    CONTAINER_PROVIDER,
+    EXTERNAL_PROVIDER,
+    PROVIDER,
+    OpenBaoServer,
+    VaultServerError,
+    admin,
+)
 from pytest_kmsconform.emulators.vault.providers import VAULT_IMAGE
 from pytest_kmsconform.emulators.vault.testing import process_alive
 
@@ -71,3 +78,52 @@ def test_external_uses_the_environment(monkeypatch: pytest.MonkeyPatch, openbao:
     monkeypatch.setenv("VAULT_TOKEN", "wrong")
     with pytest.raises(VaultServerError, match="no Transit mount"), EXTERNAL_PROVIDER.start(namespace="ext"):
         pass
+
+
+class OpenBaoAsContainer:
+    """Stands in for testcontainers' ``VaultContainer`` (no Docker here): same constructor and the
+    methods the provider uses, backed by a real OpenBao dev server, so the provider's own steps
+    (token, env, health wait, Transit mount, handle) run for real."""
+
+    made: list[OpenBaoAsContainer] = []
+
+    def __init__(self, image: str, port: int = 8200, root_token: str = "toor") -> None:
+        self.image, self.port, self.root_token = image, port, root_token
+        self.env: dict[str, str] = {"VAULT_DEV_ROOT_TOKEN_ID": root_token}
+        self.bound: dict[int, int] = {}
+        self.server = OpenBaoServer(token=root_token, mount=None)
+        OpenBaoAsContainer.made.append(self)
+
+    def with_env(self, key: str, value: str) -> OpenBaoAsContainer:
+        self.env[key] = value
+        return self
+
+    def with_bind_ports(self, container: int, host: int) -> OpenBaoAsContainer:
+        self.bound[container] = host
+        return self
+
+    def get_connection_url(self) -> str:
+        return self.server.url
+
+    def __enter__(self) -> OpenBaoAsContainer:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+def test_container_provider_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    import testcontainers.community.vault
+
+    monkeypatch.setattr(testcontainers.community.vault, "VaultContainer", OpenBaoAsContainer)
+    with CONTAINER_PROVIDER.start(namespace="ctr", options={"mount": "sign"}) as handle:
+        (container,) = OpenBaoAsContainer.made
+        assert container.image == VAULT_IMAGE
+        assert container.env["SKIP_SETCAP"] == "1"
+        assert handle.env["VAULT_TOKEN"] == container.root_token != "toor"
+        assert handle.env["VAULT_TRANSIT_MOUNT"] == "sign"
+        assert admin.transit_mounted(handle.env["VAULT_ADDR"], container.root_token, "sign")
+        assert handle.version.endswith(f"({VAULT_IMAGE})")
+        pid = container.server.pid
+    assert pid is not None and not process_alive(pid)
