@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from pytest_kmsconform.emulators.yubihsm import Device, DeviceConfig, ManualClock
 from pytest_kmsconform.emulators.yubihsm.transports import LockedDevice
 from pytest_kmsconform.emulators.yubihsm.transports.http import ConnectorServer

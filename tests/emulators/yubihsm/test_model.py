@@ -10,7 +10,6 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from pytest_kmsconform.emulators.yubihsm import defs, scp03
 from pytest_kmsconform.emulators.yubihsm.audit import AuditLog, LogEntry
 from pytest_kmsconform.emulators.yubihsm.defs import AuditMode, Capability, Command, Error, ObjectType
