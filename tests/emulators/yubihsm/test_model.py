@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import enum
 import hashlib
+import itertools
 import struct
 from pathlib import Path
 
@@ -185,7 +186,7 @@ def test_reset_writes_reset_and_boot_lines() -> None:
 def _chain_ok(entries: list[LogEntry]) -> bool:
     return all(
         hashlib.sha256(b.data + a.digest).digest()[:16] == b.digest and b.number == a.number + 1
-        for a, b in zip(entries, entries[1:], strict=False)
+        for a, b in itertools.pairwise(entries)
     )
 
 
