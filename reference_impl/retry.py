@@ -17,12 +17,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .algorithms import Algorithm
 from .errors import BackendError, KmsConformError
 from .primitives import PublicKey
-from .signer import BackendKey, KeyBackend
+from .signature import Signature
+from .signer import BackendKey, KeyBackend, Signer
 
 T = TypeVar("T")
 
@@ -150,6 +151,39 @@ class RetryingKeyBackend:
 
     def disable(self, key: BackendKey) -> None:
         self.retrier.call(lambda: self.inner.disable(key))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class RetryingSigner:
+    """A :class:`~.signer.Signer` whose calls are retried (for signers that are not key-ring based,
+    such as the signing-proxy client); the wrapped signer still checks what it returns."""
+
+    def __init__(self, inner: Signer, retrier: Retrier | None = None) -> None:
+        self.inner = inner
+        self.retrier = retrier if retrier is not None else Retrier()
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def alg(self) -> Algorithm:
+        return self.inner.alg
+
+    @property
+    def kid(self) -> str:
+        return self.retrier.call(lambda: self.inner.kid)
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        return self.retrier.call(lambda: self.inner.sign_digest(digest))
+
+    def verify_signature(self, digest: bytes, signature: Signature) -> None:
+        self.retrier.call(lambda: self.inner.verify_signature(digest, signature))
+
+    def jwks(self) -> dict[str, Any]:
+        return self.retrier.call(self.inner.jwks)
 
     def close(self) -> None:
         self.inner.close()

@@ -12,7 +12,8 @@ Wire shapes (what the fault proxy sends):
 * Vault / OpenBao: ``{"errors": ["..."]}`` with 500, 503 (sealed) or 429 (rate limit quota).
 * YubiHSM connector: a device error frame ``7F 00 01 <code>`` in an HTTP 200 (what the device
   answers), or a connector-level HTTP error (500/503, plain text).
-* Signing proxy: ``{"error": {"code": "...", "message": "..."}}`` with a 5xx status.
+* Signing proxy: ``{"error": {"code": "SIGNER_UNAVAILABLE", "message": "...", "backend_code": ...}}``
+  (the reference proxy's shape) with 500/502/503/504 or 429.
 """
 
 from __future__ import annotations
@@ -84,9 +85,11 @@ def _http_text(name: str, code: BackendErrorCode, status: int, text: str) -> Wir
     return WireError(name, code, status, "text/plain; charset=utf-8", text.encode())
 
 
-def _proxy(name: str, code: BackendErrorCode, status: int, message: str) -> WireError:
-    body = json.dumps({"error": {"code": name, "message": message}}).encode()
-    return WireError(name, code, status, "application/json", body)
+def _proxy(name: str, code: BackendErrorCode, status: int, wire_code: str, message: str) -> WireError:
+    error: dict[str, str] = {"code": wire_code, "message": message}
+    if wire_code == "SIGNER_UNAVAILABLE":
+        error["backend_code"] = code.value
+    return WireError(name, code, status, "application/json", json.dumps({"error": error}).encode())
 
 
 T = BackendErrorCode
@@ -132,11 +135,11 @@ CATALOG: dict[str, dict[str, WireError]] = {
     SIGNING_PROXY: {
         e.name: e
         for e in (
-            _proxy("500", T.INTERNAL, 500, "internal error"),
-            _proxy("502", T.UNAVAILABLE, 502, "bad gateway: signing backend unreachable"),
-            _proxy("503", T.UNAVAILABLE, 503, "signing backend unavailable"),
-            _proxy("504", T.TIMEOUT, 504, "signing backend timed out"),
-            _proxy("429", T.THROTTLED, 429, "too many requests"),
+            _proxy("500", T.INTERNAL, 500, "INTERNAL", "internal error"),
+            _proxy("502", T.UNAVAILABLE, 502, "BAD_GATEWAY", "bad gateway: signing backend unreachable"),
+            _proxy("503", T.UNAVAILABLE, 503, "SIGNER_UNAVAILABLE", "signing backend unavailable"),
+            _proxy("504", T.TIMEOUT, 504, "SIGNER_UNAVAILABLE", "signing backend timed out"),
+            _proxy("429", T.THROTTLED, 429, "THROTTLED", "too many requests"),
         )
     },
 }

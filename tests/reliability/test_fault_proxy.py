@@ -68,7 +68,7 @@ def test_vault_sealed_and_response_phase_executes_upstream(upstream: Any) -> Non
 def test_proxy_5xx_shape(upstream: Any) -> None:
     with proxy_for(upstream, [{"operation": "/sign/hash", "fault": "error", "error": "503"}]) as proxy:
         status, body = post(proxy.url, "/sign/hash", b"{}", {})
-    assert status == 503 and json.loads(body)["error"]["code"] == "503"
+    assert status == 503 and json.loads(body)["error"]["code"] == "SIGNER_UNAVAILABLE"
 
 
 def test_reset_drops_the_connection(upstream: Any) -> None:

@@ -1,0 +1,58 @@
+"""Put a fault proxy in front of a running backend handle (used by ``kmsconform emulate --faults``
+and by the fixtures): the returned handle's URL and every URL-valued env line point at the proxy."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from pytest_kmsconform.backend_api import BackendHandle
+
+from .errors import FaultPlanError
+from .plan import FaultPlan
+from .proxy import FaultProxy
+
+BYPASSING_DETAILS = frozenset({"client_factory", "client"})
+
+
+def _netlocs(url: str) -> list[str]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.port is None:
+        return [parts.netloc]
+    return [parts.netloc, f"127.0.0.1:{parts.port}", f"localhost:{parts.port}"]
+
+
+def rewrite_env(env: dict[str, str], upstream: str, proxy_url: str) -> dict[str, str]:
+    """``env`` with the upstream's ``host:port`` replaced by the proxy's in every URL-valued line."""
+    target = urllib.parse.urlsplit(proxy_url).netloc
+    out = {}
+    for key, value in env.items():
+        new = value
+        if "://" in value:
+            for netloc in _netlocs(upstream):
+                new = new.replace(f"://{netloc}", f"://{target}")
+        out[key] = new
+    return out
+
+
+@contextmanager
+def faulted_handle(handle: BackendHandle, plan: FaultPlan, *, port: int = 0) -> Iterator[BackendHandle]:
+    """A copy of ``handle`` reached through a :class:`FaultProxy` applying ``plan``.
+
+    ``details["fault_proxy"]`` is the proxy (its ``events`` and the plan's ``stats()`` show what was
+    injected); ``details["upstream_url"]`` the backend's own URL.
+    :raises FaultPlanError: for an in-process backend (no URL): wrap its ``KeyBackend`` in
+        :class:`~.inprocess.FaultyKeyBackend` instead.
+    """
+    if handle.url is None:
+        raise FaultPlanError(
+            f"backend {handle.name} runs in-process (no URL); use FaultyKeyBackend for in-process fault injection"
+        )
+    with FaultProxy(handle.url, plan, kind=handle.kind, port=port) as proxy:
+        env = rewrite_env(dict(handle.env), handle.url, proxy.url)
+        # In-process client factories would bypass the proxy: drop them so adapters use the env.
+        details = {k: v for k, v in handle.details.items() if k not in BYPASSING_DETAILS}
+        details.update({"fault_proxy": proxy, "upstream_url": handle.url})
+        yield replace(handle, env=env, url=proxy.url, details=details)
