@@ -1,0 +1,201 @@
+"""The adapter protocol: how the suites reach an implementation under test (``docs/adapter.md``).
+
+An implementation is any object with the :class:`Implementation` shape. It declares its
+:class:`~pytest_kmsconform.capabilities.Capabilities` and offers factories; the suites call only
+the factories whose capability is declared. Subclass :class:`ImplementationBase` to get the
+bookkeeping (undeclared factories raise :class:`UndeclaredCapability`).
+
+Rejection is always an exception: a verifier that rejects a signature raises, a signer that
+refuses a revoked key raises, a guard that refuses to start raises (its message must contain
+``Audit signing is required``, seed 001). Returning normally means acceptance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.capabilities import Capabilities, Capability
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.signature import Signature
+
+
+class AdapterError(Exception):
+    """Base class of errors raised by the adapter layer itself."""
+
+
+class UndeclaredCapability(AdapterError):
+    """A factory was called for a capability the implementation did not declare."""
+
+    def __init__(self, capability: Capability) -> None:
+        super().__init__(f"capability {capability.value} is not declared by this implementation")
+        self.capability = capability
+
+
+@runtime_checkable
+class ImplSigner(Protocol):
+    """A signer on one backend, for one algorithm (the reference ``Signer`` plus rotate/revoke)."""
+
+    @property
+    def alg(self) -> Algorithm: ...
+
+    @property
+    def kid(self) -> str:
+        """The key id new signatures carry."""
+        ...
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        """Sign a 32-byte audit digest with the current key; raise when refusing."""
+        ...
+
+    def verify_signature(self, digest: bytes, signature: Signature) -> None:
+        """Verify through the signer (the backend may be asked); raise on a bad signature."""
+        ...
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key set (RFC 7517 + ``status``/validity members); never symmetric keys."""
+        ...
+
+    def rotate(self) -> str:
+        """(ROTATION) Create a new key version, make it sign, return its kid."""
+        ...
+
+    def revoke(self, kid: str, reason: str) -> None:
+        """(REVOCATION) Revoke ``kid`` now: it never signs again and the key set says so."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Finding(Protocol):
+    """A verification finding: ``code`` (``HASH_MISMATCH``, ``CHAIN_BROKEN``, ...) and record index."""
+
+    @property
+    def code(self) -> Any: ...
+
+    @property
+    def index(self) -> int | None: ...
+
+
+@runtime_checkable
+class ImplVerifier(Protocol):
+    """(VERIFIER) A verifier built from a key set alone; it must never touch the network."""
+
+    def verify_signature(self, digest: bytes, signature: Signature, *, at: datetime | None = None) -> None:
+        """Accept (return) or reject (raise); ``at`` is when the signature was made (default now)."""
+        ...
+
+    def verify_archive(self, path: Path) -> Sequence[Finding]:
+        """Findings for an audit archive file (``kmsconform-audit-archive/1``); empty when intact."""
+        ...
+
+
+@runtime_checkable
+class ImplAuditLog(Protocol):
+    """(AUDIT_LOG) A hash-chained audit log signing each record before it commits."""
+
+    def append(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Sign and commit one record; return it as JSON (``seq``, ``prev_hash``, ``hash``, ...)."""
+        ...
+
+    def records(self) -> Sequence[Mapping[str, Any]]:
+        """Every committed record, oldest first, as JSON objects."""
+        ...
+
+    def export_archive(self, dest: Path) -> None:
+        """Write a ``kmsconform-audit-archive/1`` archive of every record to ``dest``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ImplMultisig(Protocol):
+    """(MULTISIG) N-of-M approval by independent signatures (seed 001), manifests in the
+    ``kmsconform-multisig/1`` format (``docs/spec.md``)."""
+
+    def verify_manifest(self, manifest: Mapping[str, Any], jwks: Mapping[str, Any]) -> Sequence[str]:
+        """Return the kids counted (each allowed signer once) when the threshold is met; raise otherwise."""
+        ...
+
+
+@runtime_checkable
+class ServiceHandle(Protocol):
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Implementation(Protocol):
+    """What ``--kmsconform-impl`` loads and the ``kmsconform_impl`` fixture returns."""
+
+    name: str
+    version: str
+
+    def capabilities(self) -> Capabilities: ...
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        """(SIGN) A signer on the running backend ``handle`` with a fresh key called ``label``."""
+        ...
+
+    def verifier(self, jwks: Mapping[str, Any]) -> ImplVerifier: ...
+
+    def verifier_command(self, archive: Path, jwks: Path) -> Sequence[str]:
+        """(VERIFIER_COMMAND) argv that verifies ``archive`` with ``jwks``: exit 0 iff intact."""
+        ...
+
+    def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
+        """(AUDIT_LOG) A log at ``path`` signing with ``signer``; several may share one path.
+
+        Rotations and revocations made through ``signer`` afterwards are appended to it as records
+        whose payload has ``type`` ``key.rotated``/``key.revoked`` (or ``key.created``, ...) and ``kid``.
+        """
+        ...
+
+    def start_service(self, env: Mapping[str, str]) -> ServiceHandle:
+        """(GUARD) Start the service with exactly ``env``; raise if the guard refuses."""
+        ...
+
+    def service_command(self) -> Sequence[str]:
+        """(SERVICE_COMMAND) argv of the service's start-up check; non-zero exit means refused."""
+        ...
+
+    def multisig(self) -> ImplMultisig: ...
+
+    def close(self) -> None: ...
+
+
+class ImplementationBase:
+    """Convenience base: undeclared factories raise :class:`UndeclaredCapability`."""
+
+    name = "unnamed"
+    version = "0"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(features=frozenset())
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        raise UndeclaredCapability(Capability.SIGN)
+
+    def verifier(self, jwks: Mapping[str, Any]) -> ImplVerifier:
+        raise UndeclaredCapability(Capability.VERIFIER)
+
+    def verifier_command(self, archive: Path, jwks: Path) -> Sequence[str]:
+        raise UndeclaredCapability(Capability.VERIFIER_COMMAND)
+
+    def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
+        raise UndeclaredCapability(Capability.AUDIT_LOG)
+
+    def start_service(self, env: Mapping[str, str]) -> ServiceHandle:
+        raise UndeclaredCapability(Capability.GUARD)
+
+    def service_command(self) -> Sequence[str]:
+        raise UndeclaredCapability(Capability.SERVICE_COMMAND)
+
+    def multisig(self) -> ImplMultisig:
+        raise UndeclaredCapability(Capability.MULTISIG)
+
+    def close(self) -> None:
+        """Nothing to release by default."""

@@ -1,0 +1,192 @@
+"""Backends for the suites: a session-wide pool that starts each selected backend once, lazily.
+
+* :class:`BackendPool` is usable without pytest: ``with BackendPool(namespace=...) as pool:
+  pool.get("vault")``. Each backend starts on 127.0.0.1 with a free port the first time a check
+  needs it and stops when the pool closes (after calling the handle's ``check()`` if it has one).
+* A backend whose provider says it cannot start here (no Docker, a missing extra) is *skipped*:
+  its checks are reported ``skipped`` with the provider's reason. A provider that claims it can
+  start and then fails is an *error*: its checks are reported ``error`` with the exception.
+* Under pytest-xdist every worker has its own pool, so its own emulators, and a namespace made of
+  the run id and the worker id, so names never collide on shared (external) backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+import pytest
+
+from pytest_kmsconform import backend_registry
+from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.options import get_config
+from pytest_kmsconform.results import BackendInfo
+
+SKIP_PREFIX = "kmsconform backend unavailable: "
+
+
+class BackendStartError(Exception):
+    """A backend that should have started did not; every check on it is an error."""
+
+
+@dataclass(frozen=True)
+class BackendState:
+    """What happened when a backend was asked for: a handle, a skip reason, or a start error."""
+
+    name: str
+    handle: BackendHandle | None
+    skip_reason: str | None
+    error: str | None
+    duration_s: float
+
+    def info(self) -> BackendInfo:
+        if self.handle is not None:
+            return BackendInfo(name=self.name, version=self.handle.version, status="started")
+        reason = self.skip_reason or f"failed to start: {self.error}"
+        return BackendInfo(name=self.name, version="", status="skipped", reason=reason)
+
+
+Listener = Callable[[BackendState], None]
+
+
+class BackendPool:
+    """Starts backends on demand and stops them all on :meth:`close`."""
+
+    def __init__(self, *, namespace: str, on_event: Listener | None = None, on_starting: Listener | None = None):
+        self.namespace = namespace
+        self._states: dict[str, BackendState] = {}
+        self._stack = contextlib.ExitStack()
+        self._on_event = on_event
+        self._on_starting = on_starting
+        self._checks: list[Callable[[], object]] = []
+        self._dedicated = 0
+
+    def __enter__(self) -> BackendPool:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def states(self) -> list[BackendState]:
+        return list(self._states.values())
+
+    def get(self, name: str) -> BackendState:
+        """The state of backend ``name``, starting it the first time."""
+        if name in self._states:
+            return self._states[name]
+        provider = backend_registry.get(name)
+        reason = provider.unavailable_reason()
+        start = time.monotonic()
+        if reason is not None:
+            state = BackendState(name, None, reason, None, 0.0)
+        else:
+            if self._on_starting is not None:
+                self._on_starting(BackendState(name, None, None, None, 0.0))
+            try:
+                ns = f"{self.namespace}-{name}".replace("_", "-")
+                handle = self._stack.enter_context(provider.start(namespace=ns, port=0, options={}))
+                state = BackendState(name, handle, None, None, time.monotonic() - start)
+                check = handle.details.get("check")
+                if callable(check):
+                    self._checks.append(check)
+            except Exception as exc:  # any start failure is reported on every check of this backend
+                state = BackendState(name, None, None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
+        self._states[name] = state
+        if self._on_event is not None:
+            self._on_event(state)
+        return state
+
+    def dedicated(self, name: str, options: dict[str, str]) -> BackendHandle:
+        """A separate instance of ``name`` started with ``options`` (for backends that hold their own
+        keys, like the signing proxy, so a check that rotates or revokes does not disturb others).
+        It stops with the pool. Raises :class:`BackendStartError` when it cannot start."""
+        shared = self.get(name)
+        if shared.handle is None:
+            raise BackendStartError(f"backend {name} is not available: {shared.skip_reason or shared.error}")
+        self._dedicated += 1
+        ns = f"{self.namespace}-{name}-d{self._dedicated}".replace("_", "-")
+        try:
+            return self._stack.enter_context(backend_registry.get(name).start(namespace=ns, port=0, options=options))
+        except Exception as exc:  # translated once: the check reports it as an error
+            raise BackendStartError(f"backend {name} with {options} failed to start: {exc}") from exc
+
+    def close(self) -> None:
+        """Run each handle's ``check()`` (server-side assertion errors surface here), then stop all."""
+        try:
+            for check in self._checks:
+                check()
+        finally:
+            self._stack.close()
+
+
+def run_namespace(config: pytest.Config) -> str:
+    """``kc-<run id>-<worker>``: the same run id on every xdist worker, a different worker suffix."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        run_id = str(workerinput.get("testrunuid", uuid.uuid4().hex))[:8]
+        worker = str(workerinput.get("workerid", "gw"))
+    else:
+        run_id, worker = uuid.uuid4().hex[:8], "main"
+    return f"kc-{run_id}-{worker}".lower()
+
+
+POOL_KEY = pytest.StashKey[BackendPool]()
+STATES_KEY = pytest.StashKey[list[BackendState]]()
+
+
+def _progress(config: pytest.Config) -> tuple[Listener, Listener]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    on_worker = hasattr(config, "workerinput")
+
+    def starting(state: BackendState) -> None:
+        if reporter is not None and not on_worker:
+            reporter.write_line(f"kmsconform: starting backend {state.name} ...")
+
+    def event(state: BackendState) -> None:
+        config.stash.setdefault(STATES_KEY, []).append(state)
+        config.hook.pytest_kmsconform_backend_started(config=config, backend=state.info(), duration_s=state.duration_s)
+        if reporter is not None and not on_worker:
+            reporter.write_line(f"kmsconform: backend {state.name}: {describe(state)}")
+
+    return starting, event
+
+
+def describe(state: BackendState) -> str:
+    if state.handle is not None:
+        return f"ok, {state.handle.version} ({state.duration_s:.1f} s)"
+    if state.skip_reason is not None:
+        return f"skipped: {state.skip_reason}"
+    return f"ERROR: {state.error} ({state.duration_s:.1f} s)"
+
+
+@pytest.fixture(scope="session")
+def kmsconform_backend_pool(pytestconfig: pytest.Config) -> Iterator[BackendPool]:
+    """The session's :class:`BackendPool` (session scope; one per xdist worker).
+
+    Backends start lazily on first use and stop at the end of the session. Example::
+
+        def test_mine(kmsconform_backend_pool):
+            handle = kmsconform_backend_pool.get("local").handle
+    """
+    starting, event = _progress(pytestconfig)
+    with BackendPool(namespace=run_namespace(pytestconfig), on_event=event, on_starting=starting) as pool:
+        pytestconfig.stash[POOL_KEY] = pool
+        yield pool
+
+
+def require_backend(pool: BackendPool, name: str) -> BackendHandle:
+    """The handle of ``name``; skips (unavailable) or raises :class:`BackendStartError` (broken)."""
+    state = pool.get(name)
+    if state.handle is not None:
+        return state.handle
+    if state.skip_reason is not None:
+        pytest.skip(f"{SKIP_PREFIX}{name}: {state.skip_reason}")
+    raise BackendStartError(f"backend {name} failed to start: {state.error}")
+
+
+def selected_backends(config: pytest.Config) -> tuple[str, ...]:
+    return get_config(config).backends

@@ -1,0 +1,282 @@
+"""The adapter for ``--kmsconform-impl=reference``: the reference implementation behind the protocol.
+
+Signers are :class:`~pytest_kmsconform.reference_impl.keyring.RingSigner` key rings over each
+backend's ``KeyBackend`` (local, mock, aws-kms, vault, yubihsm); the signing proxy holds its own
+keys and is reached through its client plus the admin endpoints (rotate, revoke). The verifier is
+the air-gapped :class:`~pytest_kmsconform.reference_impl.verifier.Verifier`, the audit log the
+SQLite store, the guard :func:`~pytest_kmsconform.reference_impl.guard.start_service`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_kmsconform import __version__
+from pytest_kmsconform.adapter import ImplAuditLog, ImplementationBase, ImplMultisig, ImplSigner, ServiceHandle
+from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.capabilities import BACKEND_KIND_ALGORITHMS, Capabilities, Capability
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.audit.archive import export_archive
+from pytest_kmsconform.reference_impl.audit.store import SqliteAuditStore
+from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
+from pytest_kmsconform.reference_impl.backends.mock import MockBackend
+from pytest_kmsconform.reference_impl.clock import format_time
+from pytest_kmsconform.reference_impl.errors import ConfigurationError
+from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
+from pytest_kmsconform.reference_impl.signature import Signature
+from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
+from pytest_kmsconform.reference_impl.verifier import Verifier
+
+EventSink = Callable[[dict[str, Any]], None]
+
+_KEY_BACKEND_MODULES = {
+    "aws-kms": "pytest_kmsconform.reference_impl.backends.aws_kms",
+    "vault": "pytest_kmsconform.reference_impl.backends.vault",
+    "yubihsm": "pytest_kmsconform.reference_impl.backends.yubihsm",
+}
+
+
+class _Sinks:
+    """Audit logs attached to a signer: key events are appended to each of them.
+
+    Events raised inside a transition are held until it completes (:meth:`deferred`): the key ring
+    reports ``retired`` before the new key is active, and an audit log signing that event then
+    would find no active key.
+    """
+
+    def __init__(self) -> None:
+        self._sinks: list[EventSink] = []
+        self._lock = threading.Lock()
+        self._held: list[dict[str, Any]] | None = None
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for event in held:
+                self.emit(event)
+
+    def add(self, sink: EventSink) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+
+    def remove(self, sink: EventSink) -> None:
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append(event)
+            return
+        with self._lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            sink(event)
+
+
+class RingAdapterSigner:
+    """A :class:`RingSigner` with rotate/revoke; key events go to attached audit logs."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+        self.inner = RingSigner(ring)
+        self.sinks = _Sinks()
+        ring.event_sink = self.sinks.emit
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def alg(self) -> Algorithm:
+        return self.inner.alg
+
+    @property
+    def kid(self) -> str:
+        return self.inner.kid
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        return self.inner.sign_digest(digest)
+
+    def verify_signature(self, digest: bytes, signature: Signature) -> None:
+        self.inner.verify_signature(digest, signature)
+
+    def jwks(self) -> dict[str, Any]:
+        return self.inner.jwks()
+
+    def rotate(self) -> str:
+        with self.sinks.deferred():
+            return self.ring.rotate(activate=True).kid
+
+    def revoke(self, kid: str, reason: str) -> None:
+        with self.sinks.deferred():
+            self.ring.revoke(kid, reason)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class ProxyAdapterSigner:
+    """The signing-proxy client plus its admin endpoints; the proxy's key events are mirrored into
+    attached audit logs from here, since the proxy keeps its own ring."""
+
+    def __init__(self, handle: BackendHandle) -> None:
+        from pytest_kmsconform.reference_impl.backends.signing_proxy import SigningProxyAdmin, signer_from_handle
+
+        self.inner = signer_from_handle(handle)
+        admin_key = handle.env.get("SIGNING_PROXY_ADMIN_KEY")
+        self.admin = SigningProxyAdmin(self.inner, admin_key) if admin_key else None
+        self.sinks = _Sinks()
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def alg(self) -> Algorithm:
+        return self.inner.alg
+
+    @property
+    def kid(self) -> str:
+        return self.inner.kid
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        return self.inner.sign_digest(digest)
+
+    def verify_signature(self, digest: bytes, signature: Signature) -> None:
+        self.inner.verify_signature(digest, signature)
+
+    def jwks(self) -> dict[str, Any]:
+        return self.inner.jwks()
+
+    def _admin(self) -> Any:
+        if self.admin is None:
+            raise ConfigurationError("the signing proxy handle carries no SIGNING_PROXY_ADMIN_KEY")
+        return self.admin
+
+    def _event(self, kind: str, kid: str, **extra: Any) -> None:
+        now = format_time(datetime.now(UTC))
+        self.sinks.emit({"type": f"key.{kind}", "kid": kid, "backend": self.backend, "at": now, **extra})
+
+    def rotate(self) -> str:
+        result = self._admin().rotate()
+        kid = result.get("kid") if isinstance(result, dict) else None
+        new_kid = kid if isinstance(kid, str) else self.inner.kid
+        self._event("activated", new_kid)
+        return new_kid
+
+    def revoke(self, kid: str, reason: str) -> None:
+        self._admin().revoke(kid, reason)
+        self._event("revoked", kid, reason=reason)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class ReferenceAuditLog:
+    """The SQLite audit store; key events of the signer are appended while it is open."""
+
+    def __init__(self, signer: ImplSigner, path: Path) -> None:
+        self._signer = signer
+        self.store = SqliteAuditStore(path, _as_signer(signer))
+        self._sinks: _Sinks | None = getattr(signer, "sinks", None)
+        if self._sinks is not None:
+            self._sinks.add(self.store.record_key_event)
+
+    def append(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        return self.store.append(dict(payload)).to_json()
+
+    def records(self) -> Sequence[Mapping[str, Any]]:
+        return [r.to_json() for r in self.store.records()]
+
+    def export_archive(self, dest: Path) -> None:
+        export_archive(self.store, dest, _as_signer(self._signer))
+
+    def close(self) -> None:
+        if self._sinks is not None:
+            self._sinks.remove(self.store.record_key_event)
+        self.store.close()
+
+
+def _as_signer(signer: ImplSigner) -> Signer:
+    if not isinstance(signer, Signer):
+        raise ConfigurationError(f"{type(signer).__name__} is not a reference Signer")
+    return signer
+
+
+class ReferenceMultisig:
+    def verify_manifest(self, manifest: Mapping[str, Any], jwks: Mapping[str, Any]) -> Sequence[str]:
+        from pytest_kmsconform.reference_impl.multisig import verify_manifest
+
+        return list(verify_manifest(manifest, Verifier(jwks)).valid)
+
+
+class ReferenceImplementation(ImplementationBase):
+    """The reference implementation; every capability but envelope persistence."""
+
+    name = "pytest-kmsconform reference"
+    version = __version__
+
+    def capabilities(self) -> Capabilities:
+        features = frozenset(Capability) - {Capability.ENVELOPE}
+        return Capabilities(
+            features=features, algorithms=frozenset(Algorithm), backends=frozenset(BACKEND_KIND_ALGORITHMS)
+        )
+
+    def key_backend(self, handle: BackendHandle) -> KeyBackend:
+        if handle.kind == "local":
+            return LocalKeyBackend()
+        if handle.kind == "mock":
+            return MockBackend(handle.env["MOCK_AUDIT_SIGNING_KEY"].encode())
+        module_name = _KEY_BACKEND_MODULES.get(handle.kind)
+        if module_name is None:
+            raise ConfigurationError(f"the reference implementation has no backend for kind {handle.kind!r}")
+        backend: KeyBackend = importlib.import_module(module_name).key_backend_from_handle(handle)
+        return backend
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        if handle.kind == "signing-proxy":
+            proxy = ProxyAdapterSigner(handle)
+            if proxy.alg is not alg:
+                raise ConfigurationError(f"the signing proxy signs {proxy.alg.value}, not {alg.value}")
+            return proxy
+        ring = KeyRing(self.key_backend(handle), alg, label)
+        ring.rotate()
+        return RingAdapterSigner(ring)
+
+    def verifier(self, jwks: Mapping[str, Any]) -> Verifier:
+        return Verifier(jwks)
+
+    def verifier_command(self, archive: Path, jwks: Path) -> Sequence[str]:
+        code = "import sys; from pytest_kmsconform.cli import main; sys.exit(main())"
+        return [sys.executable, "-c", code, "verify-archive", str(archive), "--keys", str(jwks)]
+
+    def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
+        return ReferenceAuditLog(signer, path)
+
+    def start_service(self, env: Mapping[str, str]) -> ServiceHandle:
+        from pytest_kmsconform.reference_impl.guard import start_service
+
+        return start_service(env)
+
+    def service_command(self) -> Sequence[str]:
+        return [sys.executable, "-m", "pytest_kmsconform.reference_impl.service", "--check"]
+
+    def multisig(self) -> ImplMultisig:
+        return ReferenceMultisig()
+
+
+def load(spec: str) -> ReferenceImplementation:
+    """Loader for the ``reference`` scheme."""
+    return ReferenceImplementation()

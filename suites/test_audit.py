@@ -1,0 +1,274 @@
+"""Suite 4, audit-chain integrity (seed 001): records chain and verify after export, a signing
+failure leaves the store as it was, concurrent appenders do not fork the chain, and every tamper
+of an archive is reported by the verifier with the right code and index."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.errors import SigningFailed
+from pytest_kmsconform.reference_impl.signature import Signature
+from pytest_kmsconform.suites import _support as sup
+
+from pytest_kmsconform.adapter import Implementation, ImplSigner
+from pytest_kmsconform.asserts import assert_rejects, codes_and_indexes
+from pytest_kmsconform.capabilities import Capability
+from pytest_kmsconform.checks import Target
+from pytest_kmsconform.implementation import Memo
+from pytest_kmsconform.options import get_config
+
+AUDIT_LOG, VERIFIER, SIGN = Capability.AUDIT_LOG, Capability.VERIFIER, Capability.SIGN
+ARCHIVE_RECORDS = sup.ARCHIVE_RECORDS
+
+
+class FailingSigner:
+    """Wraps a signer; while ``armed`` every signing attempt fails (a backend outage mid-append)."""
+
+    def __init__(self, inner: ImplSigner) -> None:
+        self.inner = inner
+        self.armed = False
+        self.attempts = 0
+
+    @property
+    def backend(self) -> str:
+        return str(getattr(self.inner, "backend", "wrapped"))
+
+    @property
+    def alg(self) -> Algorithm:
+        return self.inner.alg
+
+    @property
+    def kid(self) -> str:
+        return self.inner.kid
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        if self.armed:
+            self.attempts += 1
+            raise SigningFailed("injected signing failure (kmsconform check)")
+        return self.inner.sign_digest(digest)
+
+    def verify_signature(self, digest: bytes, signature: Signature) -> None:
+        self.inner.verify_signature(digest, signature)
+
+    def jwks(self) -> dict[str, Any]:
+        return self.inner.jwks()
+
+    def rotate(self) -> str:
+        return self.inner.rotate()
+
+    def revoke(self, kid: str, reason: str) -> None:
+        self.inner.revoke(kid, reason)
+
+    def close(self) -> None:
+        """The wrapped signer is closed by its owner."""
+
+
+def _plain(records: Any) -> list[dict[str, Any]]:
+    return [dict(r) for r in records]
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-AUD-001",
+    title="Appended records chain, verify, and export to an archive the reference verifier accepts",
+    source="seed 001 (Digest formula; Audit archive verification); docs/spec.md (archive format)",
+    requires=[SIGN, AUDIT_LOG],
+    scope="backend",
+    flags=["BASIC", "CHAIN_INTEGRITY"],
+)
+def test_append_export_verify(
+    request: pytest.FixtureRequest, kmsconform_impl: Implementation, kmsconform_signer: ImplSigner, tmp_path: Path
+) -> None:
+    n = get_config(request.config).audit_records
+    log = kmsconform_impl.audit_log(kmsconform_signer, tmp_path / "audit.db")
+    try:
+        for i in range(n):
+            log.append({"type": "approval", "n": i, "actor": "kmsconform"})
+        records = _plain(log.records())
+        log.export_archive(tmp_path / "audit.jsonl")
+    finally:
+        log.close()
+    assert len(records) == n, f"{len(records)} records after {n} appends"
+    assert not sup.chain_problems(records), sup.chain_problems(records)
+    assert not sup.signature_problems(records, kmsconform_signer), sup.signature_problems(records, kmsconform_signer)
+    findings = codes_and_indexes(
+        sup.reference_verifier(kmsconform_signer.jwks()).verify_archive(tmp_path / "audit.jsonl")
+    )
+    if kmsconform_signer.alg.is_symmetric:  # HMAC keys are not in the JWKS: only the chain is judged offline
+        findings = [f for f in findings if f[0] != "UNKNOWN_KEY"]
+    assert not findings, f"reference verifier findings on the exported archive: {findings}"
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-AUD-002",
+    title="A signing failure during append leaves the store exactly as before, and the chain continues",
+    source="seed 001 (Signing happens before DB commit; if signing fails the transaction rolls back)",
+    requires=[SIGN, AUDIT_LOG],
+    scope="backend",
+    flags=["ATOMICITY"],
+)
+def test_signing_failure_rolls_back(
+    kmsconform_impl: Implementation, kmsconform_signer: ImplSigner, tmp_path: Path
+) -> None:
+    signer = FailingSigner(kmsconform_signer)
+    log = kmsconform_impl.audit_log(signer, tmp_path / "audit.db")
+    try:
+        for i in range(3):
+            log.append({"type": "approval", "n": i})
+        before = _plain(log.records())
+        signer.armed = True
+        assert_rejects(lambda: log.append({"type": "approval", "n": 3}), "append while signing fails")
+        signer.armed = False
+        after_failure = _plain(log.records())
+        log.append({"type": "approval", "n": 4})
+        final = _plain(log.records())
+    finally:
+        log.close()
+    assert signer.attempts >= 1, "the append did not try to sign"
+    assert after_failure == before, f"store changed by a failed append: {len(before)} -> {len(after_failure)} records"
+    assert len(final) == 4, f"{len(final)} records, expected 4"
+    assert not sup.chain_problems(final), sup.chain_problems(final)
+    assert not sup.signature_problems(final, kmsconform_signer), sup.signature_problems(final, kmsconform_signer)
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-AUD-003",
+    title="Concurrent appenders on one store never fork the chain or lose a record",
+    source="seed 001 (Store hash, prev_hash, signature inside DB transaction)",
+    requires=[SIGN, AUDIT_LOG],
+    scope="backend",
+    flags=["CONCURRENCY"],
+)
+def test_concurrent_appends_do_not_fork(
+    kmsconform_impl: Implementation, kmsconform_signer: ImplSigner, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit.db"
+    logs = [kmsconform_impl.audit_log(kmsconform_signer, path) for _ in range(2)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def writer(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(3):
+                logs[w % 2].append({"type": "approval", "writer": w, "n": i})
+        except BaseException as exc:  # reported below, with the chain state
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        records = _plain(logs[0].records())
+    finally:
+        for log in logs:
+            log.close()
+    assert not errors, f"appends failed: {errors!r}"
+    assert len(records) == 12, f"{len(records)} records after 12 acknowledged appends"
+    assert not sup.chain_problems(records), sup.chain_problems(records)
+    keys = sorted((r["payload"]["writer"], r["payload"]["n"]) for r in records)
+    assert keys == sorted((w, i) for w in range(4) for i in range(3)), "records lost or duplicated"
+
+
+# -- tamper detection by the implementation's verifier --------------------------------------------
+def _findings(
+    impl: Implementation, memo: Memo, target: Target, tmp_path: Path, factory: pytest.TempPathFactory, tamper: Any
+) -> list[tuple[str, int | None]]:
+    assert target.alg is not None
+    archive, key = sup.memo_archive(memo, target.alg, factory)
+    intruder = memo.get(("intruder", target.alg), lambda: sup.ReferenceKey.create(target.alg, "intruder"))  # type: ignore[arg-type]
+    changed = archive if tamper is None else tamper(archive, intruder)
+    path = changed.write(tmp_path / "tampered.jsonl")
+    jwks: Mapping[str, Any] = key.signer.jwks()
+    return codes_and_indexes(impl.verifier(jwks).verify_archive(path))
+
+
+def _tamper_case(check_id: str, title: str, tamper: sup.Tamper, code: str, index: int) -> Any:
+    @pytest.mark.kmsconform_check(
+        id=check_id,
+        title=title,
+        source="seed 001 (HASH_MISMATCH or CHAIN_BROKEN); docs/spec.md (finding codes); RFC 9162 section 2.1.4",
+        requires=[VERIFIER],
+        scope="alg",
+        algs="asymmetric",
+        flags=["CHAIN_INTEGRITY"],
+    )
+    def check(
+        kmsconform_target: Target,
+        kmsconform_impl: Implementation,
+        kmsconform_memo: Memo,
+        tmp_path: Path,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> None:
+        found = _findings(kmsconform_impl, kmsconform_memo, kmsconform_target, tmp_path, tmp_path_factory, tamper)
+        assert (code, index) in found, f"expected {code} at record {index}; the verifier reported {found}"
+
+    return check
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-AUD-010",
+    title="The implementation's verifier reports no finding on an intact archive",
+    source="docs/spec.md (archive format); seed 001 (Verification)",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["BASIC", "CHAIN_INTEGRITY"],
+)
+def test_intact_archive(
+    kmsconform_target: Target,
+    kmsconform_impl: Implementation,
+    kmsconform_memo: Memo,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    found = _findings(kmsconform_impl, kmsconform_memo, kmsconform_target, tmp_path, tmp_path_factory, None)
+    assert found == [], f"findings on an intact archive: {found}"
+
+
+test_payload_edit = _tamper_case(
+    "KC-AUD-011", "An edited payload is reported HASH_MISMATCH at its index", sup.edit_payload(2), "HASH_MISMATCH", 2
+)
+test_deleted_record = _tamper_case(
+    "KC-AUD-012", "A deleted record is reported CHAIN_BROKEN at the next index", sup.delete(2), "CHAIN_BROKEN", 2
+)
+test_reordered = _tamper_case(
+    "KC-AUD-013", "Two swapped records are reported CHAIN_BROKEN at the first index", sup.swap(2), "CHAIN_BROKEN", 2
+)
+test_inserted = _tamper_case(
+    "KC-AUD-014",
+    "An inserted (replayed) record is reported CHAIN_BROKEN at its index",
+    sup.insert_copy(3),
+    "CHAIN_BROKEN",
+    3,
+)
+test_truncated = _tamper_case(
+    "KC-AUD-015",
+    "A truncated tail is reported TRUNCATED at the first missing index",
+    sup.truncate_tail(2),
+    "TRUNCATED",
+    ARCHIVE_RECORDS - 2,
+)
+test_unknown_key = _tamper_case(
+    "KC-AUD-016",
+    "A record re-signed with an unknown key is reported UNKNOWN_KEY",
+    sup.resign_unknown(1),
+    "UNKNOWN_KEY",
+    1,
+)
+test_prev_hash = _tamper_case(
+    "KC-AUD-017",
+    "An altered prev_hash is reported CHAIN_BROKEN at its index",
+    sup.alter_prev_hash(4),
+    "CHAIN_BROKEN",
+    4,
+)
+test_bad_signature = _tamper_case(
+    "KC-AUD-018", "A changed record signature is reported BAD_SIGNATURE", sup.flip_signature(3), "BAD_SIGNATURE", 3
+)

@@ -1,0 +1,230 @@
+"""Suite 1, signing: signatures cross between the implementation and the reference in both
+directions, tampered signatures are rejected, and no secret reaches the key set."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.signature import Signature
+from pytest_kmsconform.suites._support import (
+    OTHER_ALG,
+    ReferenceKey,
+    digest,
+    flip_bit,
+    jwks_member,
+    merged_jwks,
+    reference_verifier,
+    secret_members,
+)
+
+from pytest_kmsconform.adapter import Implementation, ImplSigner
+from pytest_kmsconform.asserts import assert_accepts, assert_rejects
+from pytest_kmsconform.capabilities import Capability
+from pytest_kmsconform.checks import Target
+from pytest_kmsconform.implementation import Memo
+
+SIGN = Capability.SIGN
+VERIFIER = Capability.VERIFIER
+
+
+def _alg(target: Target) -> Algorithm:
+    assert target.alg is not None
+    return target.alg
+
+
+def reference_key(memo: Memo, alg: Algorithm, name: str = "a") -> ReferenceKey:
+    return memo.get(("reference-key", alg, name), lambda: ReferenceKey.create(alg, f"reference-{name}"))
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-001",
+    title="The signer signs a 32-byte digest with its current kid and the requested algorithm",
+    source="seed 001 (How to Sign); docs/spec.md",
+    requires=[SIGN],
+    scope="backend",
+    flags=["BASIC"],
+)
+def test_sign_basic(kmsconform_target: Target, kmsconform_signer: ImplSigner) -> None:
+    sig = kmsconform_signer.sign_digest(digest(1))
+    assert isinstance(sig, Signature), f"sign_digest returned {type(sig).__name__}, not a Signature"
+    assert sig.alg is _alg(kmsconform_target), f"signature alg {sig.alg} for a {_alg(kmsconform_target)} signer"
+    assert sig.kid == kmsconform_signer.kid, f"signature kid {sig.kid!r} is not the signer's kid"
+    assert sig.value, "empty signature"
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-002",
+    title="Signatures from the implementation verify with the reference verifier from the JWKS alone",
+    source="seed 000 (Key Usage Patterns); seed 002 (Air-gap guarantee); RFC 7517",
+    requires=[SIGN],
+    scope="backend",
+    algs="asymmetric",
+    flags=["INTEROP"],
+)
+def test_impl_signature_verifies_with_reference(kmsconform_signer: ImplSigner) -> None:
+    sig = kmsconform_signer.sign_digest(digest(2))
+    verifier = reference_verifier(kmsconform_signer.jwks())
+    assert_accepts(lambda: verifier.verify_signature(digest(2), sig), "reference verifier on the JWKS")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-003",
+    title="The JWKS publishes the active kid with alg, use=sig, status=active and no private members",
+    source="docs/spec.md (key set); RFC 7517 section 4",
+    requires=[SIGN],
+    scope="backend",
+    algs="asymmetric",
+)
+def test_jwks_publishes_active_key(kmsconform_target: Target, kmsconform_signer: ImplSigner) -> None:
+    jwks = kmsconform_signer.jwks()
+    member = jwks_member(jwks, kmsconform_signer.kid)
+    assert member is not None, f"kid {kmsconform_signer.kid!r} is not in the JWKS"
+    assert member.get("alg") == _alg(kmsconform_target).value, f"JWKS alg {member.get('alg')!r}"
+    assert member.get("use") == "sig", f"JWKS use {member.get('use')!r}"
+    assert member.get("status") == "active", f"JWKS status {member.get('status')!r}"
+    assert not secret_members(jwks), f"secret material in the JWKS: {secret_members(jwks)}"
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-004",
+    title="An HMAC key never appears in the JWKS, in any form",
+    source="seed 001 (HMAC uses GenerateMac); docs/spec.md (HMAC keys never appear)",
+    requires=[SIGN],
+    scope="backend",
+    algs="symmetric",
+    flags=["SECRET_LEAK"],
+)
+def test_hmac_never_in_jwks(kmsconform_signer: ImplSigner) -> None:
+    kmsconform_signer.sign_digest(digest(4))
+    jwks = kmsconform_signer.jwks()
+    assert jwks_member(jwks, kmsconform_signer.kid) is None, "the HMAC kid is published in the JWKS"
+    assert not secret_members(jwks), f"secret material in the JWKS: {secret_members(jwks)}"
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-005",
+    title="The signer's own verification accepts its signature and rejects a changed digest or signature",
+    source="seed 001 (Verification: verify signature via KMS or signing proxy)",
+    requires=[SIGN],
+    scope="backend",
+    flags=["AUTH_BYPASS"],
+)
+def test_signer_verify_online(kmsconform_signer: ImplSigner) -> None:
+    sig = kmsconform_signer.sign_digest(digest(5))
+    assert_accepts(lambda: kmsconform_signer.verify_signature(digest(5), sig), "own signature")
+    assert_rejects(lambda: kmsconform_signer.verify_signature(digest(55), sig), "changed digest")
+    changed = Signature(sig.kid, sig.alg, flip_bit(sig.value, 5))
+    assert_rejects(lambda: kmsconform_signer.verify_signature(digest(5), changed), "changed signature")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-006",
+    title="Reference signatures verify with the implementation's verifier given the JWKS",
+    source="seed 000 (Verifier only needs the public key); RFC 8032, RFC 8017, FIPS 186-5",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["BASIC", "INTEROP"],
+)
+def test_reference_signature_verifies_with_impl(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    key = reference_key(kmsconform_memo, _alg(kmsconform_target))
+    sig = key.signer.sign_digest(digest(6))
+    verifier = kmsconform_impl.verifier(key.signer.jwks())
+    assert_accepts(lambda: verifier.verify_signature(digest(6), sig), "implementation verifier")
+
+
+def _tamper_check(target: Target, impl: Implementation, memo: Memo, change: str) -> None:
+    alg = _alg(target)
+    key, other = reference_key(memo, alg), reference_key(memo, alg, "b")
+    sig = key.signer.sign_digest(digest(7))
+    verifier = impl.verifier(merged_jwks(key.signer.jwks(), other.signer.jwks()))
+    if change == "digest":
+        assert_rejects(lambda: verifier.verify_signature(digest(77), sig), "signature over another digest")
+    elif change == "signature":
+        bad = Signature(sig.kid, sig.alg, flip_bit(sig.value, 5))
+        assert_rejects(lambda: verifier.verify_signature(digest(7), bad), "signature with a flipped bit")
+    elif change == "kid":
+        bad = Signature(other.signer.kid, sig.alg, sig.value)
+        assert_rejects(lambda: verifier.verify_signature(digest(7), bad), "signature relabelled with another kid")
+    else:
+        bad = Signature(sig.kid, OTHER_ALG[alg], sig.value)
+        assert_rejects(lambda: verifier.verify_signature(digest(7), bad), f"signature relabelled {OTHER_ALG[alg]}")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-007",
+    title="The implementation's verifier rejects a signature over a changed digest",
+    source="seed 001 (Verification); Wycheproof BASIC",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["AUTH_BYPASS"],
+)
+def test_verifier_rejects_changed_digest(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    _tamper_check(kmsconform_target, kmsconform_impl, kmsconform_memo, "digest")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-008",
+    title="The implementation's verifier rejects a changed signature",
+    source="seed 001 (Verification); Wycheproof (modified signatures)",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["AUTH_BYPASS"],
+)
+def test_verifier_rejects_changed_signature(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    _tamper_check(kmsconform_target, kmsconform_impl, kmsconform_memo, "signature")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-009",
+    title="The implementation's verifier rejects a signature relabelled with another published kid",
+    source="seed 000 (key-version identifier); http4k-connect #263",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["AUTH_BYPASS"],
+)
+def test_verifier_rejects_changed_kid(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    _tamper_check(kmsconform_target, kmsconform_impl, kmsconform_memo, "kid")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-010",
+    title="The implementation's verifier rejects a signature whose alg is changed",
+    source="seed 001 (Check algorithm match); RFC 8725 section 3.1",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["AUTH_BYPASS"],
+)
+def test_verifier_rejects_changed_alg(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    _tamper_check(kmsconform_target, kmsconform_impl, kmsconform_memo, "alg")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-011",
+    title="Signatures from the implementation verify with its own verifier from the JWKS alone",
+    source="seed 002 (zero KMS calls at verification time)",
+    requires=[SIGN, VERIFIER],
+    scope="backend",
+    algs="asymmetric",
+    flags=["INTEROP"],
+)
+def test_impl_signature_verifies_with_impl_verifier(
+    kmsconform_impl: Implementation, kmsconform_signer: ImplSigner
+) -> None:
+    sig = kmsconform_signer.sign_digest(digest(11))
+    verifier = kmsconform_impl.verifier(kmsconform_signer.jwks())
+    assert_accepts(lambda: verifier.verify_signature(digest(11), sig), "implementation verifier")
