@@ -7,6 +7,7 @@ import argparse
 import signal
 import sys
 import threading
+from contextlib import ExitStack
 from types import FrameType
 
 from pytest_kmsconform import backend_registry
@@ -31,6 +32,13 @@ class EmulateCommand:
             "--backend", default=None, help="backend a front-end wraps (signing-proxy); same as --option backend=NAME"
         )
         parser.add_argument("--api-key", default=None, help="API key a server requires; same as --option api_key=KEY")
+        parser.add_argument(
+            "--faults",
+            default=None,
+            metavar="PLAN",
+            help="fault plan (JSON/YAML file or inline JSON): put a fault proxy in front and print env lines "
+            "that point at it (--port then sets the proxy's port); see docs/reliability.md",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         try:
@@ -53,6 +61,15 @@ class EmulateCommand:
         for key, value in (("backend", args.backend), ("api_key", args.api_key)):
             if value is not None:
                 options[key] = value
+        faults = None
+        if args.faults is not None:
+            from pytest_kmsconform.emulators.faults import FaultPlanError, load_plan
+
+            try:
+                faults = load_plan(args.faults)
+            except FaultPlanError as exc:
+                print(f"kmsconform emulate: --faults: {exc}", file=sys.stderr)
+                return 2
         stop = threading.Event()
 
         def _stop(signum: int, frame: FrameType | None) -> None:
@@ -60,7 +77,19 @@ class EmulateCommand:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        with provider.start(namespace=args.namespace, port=args.port, options=options) as handle:
+        with ExitStack() as stack:
+            backend_port = args.port if faults is None else 0
+            handle = stack.enter_context(provider.start(namespace=args.namespace, port=backend_port, options=options))
+            if faults is not None:
+                from pytest_kmsconform.emulators.faults import FaultPlanError
+                from pytest_kmsconform.emulators.faults.handles import faulted_handle
+
+                try:
+                    handle = stack.enter_context(faulted_handle(handle, faults, port=args.port))
+                except FaultPlanError as exc:
+                    print(f"kmsconform emulate: --faults: {exc}", file=sys.stderr)
+                    return 2
+                print(f"# fault proxy {handle.url} -> {handle.details['upstream_url']}", flush=True)
             print(f"# {handle.name} ({handle.version}) running; Ctrl-C stops it", flush=True)
             for line in iter_env_lines(handle):
                 print(line, flush=True)
