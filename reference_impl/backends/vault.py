@@ -456,4 +456,15 @@ def signer_from_env(env: Mapping[str, str]) -> Signer:
     backend = VaultTransitBackend.connect(
         env["VAULT_ADDR"], env["VAULT_TOKEN"], mount=env.get("VAULT_TRANSIT_MOUNT") or DEFAULT_MOUNT
     )
-    return VaultTransitSigner(backend, name, alg)
+    try:
+        return VaultTransitSigner(backend, name, alg)
+    except BackendError as exc:
+        backend.close()
+        if exc.code is BackendErrorCode.NOT_FOUND:
+            raise ConfigurationError(
+                f"AUDIT_SIGNING_VAULT_KEY: no Transit key {name!r} on {env['VAULT_ADDR']}"
+            ) from None
+        raise
+    except ConfigurationError:
+        backend.close()
+        raise

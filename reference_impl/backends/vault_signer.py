@@ -95,11 +95,12 @@ class VaultTransitSigner:
             verify_digest(self._alg, public, digest, signature.value)
 
     def jwks(self) -> dict[str, Any]:
-        """Every pinned version (Vault's current ones are read first); HMAC keys publish nothing."""
+        """Every pinned version (Vault is read first, so newer versions appear as ``pending`` until
+        :meth:`refresh`); HMAC keys publish nothing."""
         if self._alg.is_symmetric:
             return {"keys": []}
-        info = self.refresh()
-        current = info.latest_version
+        self._backend.read_key(self.name)  # pins versions created since; does not change the signing version
+        current = self._current().version
         keys = []
         for version, public in sorted(self._backend.pinned_versions(self.name).items()):
             keys.append(self._jwk(KeyRef(self.name, version), public, current))
@@ -107,7 +108,7 @@ class VaultTransitSigner:
 
     def _jwk(self, ref: KeyRef, public: PublicKey, current: int) -> dict[str, Any]:
         jwk: dict[str, Any] = public_key_to_jwk(public)
-        status = "active" if ref.version == current else "retired"
+        status = "active" if ref.version == current else "retired" if ref.version < current else "pending"
         jwk.update({"kid": str(ref), "alg": self._alg.value, "use": "sig", "status": status})
         created = self._backend.created_at(ref)
         if created is not None:

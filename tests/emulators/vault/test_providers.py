@@ -127,3 +127,10 @@ def test_container_provider_steps(monkeypatch: pytest.MonkeyPatch) -> None:
         assert handle.version.endswith(f"({VAULT_IMAGE})")
         pid = container.server.pid
     assert pid is not None and not process_alive(pid)
+
+
+def test_one_shared_server_per_session(request: pytest.FixtureRequest, openbao: BackendHandle) -> None:
+    from pytest_kmsconform.emulators.vault.testing import shared_openbao
+
+    assert shared_openbao(request.config) is openbao
+    assert process_alive(openbao.details["pid"])

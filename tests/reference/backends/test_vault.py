@@ -371,6 +371,7 @@ def test_signer_from_env_follows_operator_rotation(openbao: BackendHandle, root:
     first = signer.sign_digest(DIGEST)
     root.secrets.transit.rotate_key(name=name)
     assert signer.sign_digest(DIGEST).kid == f"{name}:v1"  # until refreshed
+    assert [k["status"] for k in signer.jwks()["keys"]] == ["active", "pending"]
     signer.refresh()
     second = signer.sign_digest(DIGEST)
     assert second.kid == f"{name}:v2"
@@ -419,6 +420,7 @@ def test_signer_from_env_rsa_defaults_to_pkcs1(openbao: BackendHandle, root: Any
         ({"VAULT_TOKEN": ""}, "VAULT_TOKEN"),
         ({"AUDIT_SIGNING_VAULT_KEY": ""}, "AUDIT_SIGNING_VAULT_KEY"),
         ({"AUDIT_SIGNING_VAULT_KEY": "bad name"}, "not a valid Transit key name"),
+        ({"AUDIT_SIGNING_VAULT_KEY": "no-such-key"}, "no Transit key 'no-such-key'"),
         ({"AUDIT_SIGNING_ALG": "rsa-sha1"}, "unknown algorithm"),
         ({"AUDIT_SIGNING_ALG": "hmac-sha256"}, "cannot sign hmac-sha256"),
     ],
