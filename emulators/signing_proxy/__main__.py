@@ -7,6 +7,7 @@ start without an API key or a client CA ("must be secured via mTLS or API key", 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -71,6 +72,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     )
     args = parser.parse_args(argv)
     env = dict(os.environ) if env is None else env
+    # A service logs its signing operations (seed 000: correlation ids in the audit trail).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         tls = _tls(env)
         api_key = env.get("SIGNING_PROXY_API_KEY") or None
