@@ -57,6 +57,7 @@ from .vault_transit import (
     check_key_name,
     corrupt,
     format_value,
+    key_name_for,
     parse_value,
     sign_parameters,
     translate,
@@ -166,7 +167,8 @@ class VaultTransitBackend:
         return frozenset(KEY_TYPES)
 
     def key_name(self, label: str) -> str:
-        return check_key_name(f"{self.key_prefix}{label}")
+        """The Transit key name of a ring label (``<key_prefix><label>``, made valid for Vault)."""
+        return key_name_for(self.key_prefix, label)
 
     def read_key(self, name: str) -> KeyInfo:
         """Read-key; also pins the public key of every version it shows."""

@@ -52,6 +52,19 @@ def check_key_name(name: str) -> str:
     return name
 
 
+def key_name_for(prefix: str, label: str) -> str:
+    """A valid Transit key name for a ring label: other characters become ``_`` (so do a leading or
+    trailing ``-``/``.``); an existing key is never adopted, so a collision is an error, not a merge."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{prefix}{label}")
+    if not name:
+        raise ValueError("a Transit key name cannot be empty")
+    if name[0] in ".-":
+        name = "_" + name[1:]
+    if name[-1] in ".-":
+        name = name[:-1] + "_"
+    return check_key_name(name)
+
+
 def algorithm_fits_key_type(alg: Algorithm, key_type: str) -> bool:
     """True when a Transit key of ``key_type`` can sign ``alg`` (any RSA size for the RSA algorithms)."""
     if alg in (Algorithm.RSA_SHA256, Algorithm.RSA_PSS_SHA256):

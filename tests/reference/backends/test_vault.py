@@ -319,6 +319,22 @@ def test_values_must_carry_the_requested_version() -> None:
         assert info.value.code is BackendErrorCode.CORRUPT_RESPONSE
 
 
+@pytest.mark.parametrize(
+    ("prefix", "label", "name"),
+    [
+        ("kc-1-", "audit", "kc-1-audit"),
+        ("", "a b/c", "a_b_c"),
+        ("", "-x.", "_x_"),
+        ("", "é", "_"),
+        ("p.", "v1", "p.v1"),
+    ],
+)
+def test_key_names_from_labels(prefix: str, label: str, name: str) -> None:
+    from pytest_kmsconform.reference_impl.backends.vault_transit import key_name_for
+
+    assert key_name_for(prefix, label) == name
+
+
 def test_key_refs() -> None:
     assert str(KeyRef.parse("a-b.c:v12")) == "a-b.c:v12"
     for bad in ("abc", "abc:v", "abc:v0", "abc:vx", ":v1", "a b:v1"):
