@@ -41,13 +41,13 @@ EMULATED_SPECS = frozenset([*RSA_SPECS, *EC_SPECS, ED25519_SPEC, *HMAC_SPECS, SY
 # Real KMS key specs this emulator does not model; CreateKey raises EmulatorGap for them.
 GAP_SPECS = frozenset({"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS448"})
 
-RSA_SIGNING = [
-    "RSASSA_PSS_SHA_256",
-    "RSASSA_PSS_SHA_384",
-    "RSASSA_PSS_SHA_512",
+RSA_SIGNING = [  # AWS's order
     "RSASSA_PKCS1_V1_5_SHA_256",
     "RSASSA_PKCS1_V1_5_SHA_384",
     "RSASSA_PKCS1_V1_5_SHA_512",
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
 ]
 EC_SIGNING = {
     "ECC_NIST_P256": ["ECDSA_SHA_256"],

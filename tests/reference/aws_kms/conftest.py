@@ -1,16 +1,35 @@
-"""One ``aws-kms`` emulator (moto + fidelity layer over HTTP) per test module, via its provider."""
+"""One AWS KMS backend per test module: ``aws-kms`` (our moto layer) by default, or the backend named by
+``KMSCONFORM_AWS_BACKEND`` (``localstack`` in ``tox -e localstack``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
-from pytest_kmsconform.emulators.aws_kms.provider import PROVIDER
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
 
+from pytest_kmsconform import backend_registry
 from pytest_kmsconform.backend_api import BackendHandle
+
+BACKEND = os.environ.get("KMSCONFORM_AWS_BACKEND", "aws-kms")
+# What a backend cannot do, with the reason (a declared gap is skipped, anything else must pass).
+GAPS: dict[str, dict[Algorithm, str]] = {
+    "localstack": {Algorithm.ED25519: "LocalStack 4.13.1 has no ECC_NIST_EDWARDS25519 key spec"},
+}
 
 
 @pytest.fixture(scope="module")
 def handle() -> Iterator[BackendHandle]:
-    with PROVIDER.start(namespace="kmsconform-test") as running:
+    provider = backend_registry.get(BACKEND)
+    reason = provider.unavailable_reason()
+    if reason is not None:
+        pytest.fail(f"KMSCONFORM_AWS_BACKEND={BACKEND} cannot start: {reason}")
+    with provider.start(namespace="kmsconform-test") as running:
         yield running
+
+
+@pytest.fixture
+def supports() -> dict[Algorithm, str]:
+    """Algorithm -> reason, for algorithms the selected backend declares it cannot do."""
+    return GAPS.get(BACKEND, {})
