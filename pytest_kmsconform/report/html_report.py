@@ -92,7 +92,8 @@ def _checks(run: RunResult) -> list[str]:
     for c in summary.ordered(run.checks):
         outcome = c.outcome.value
         out.append(
-            f'<tr class="{esc(outcome)}"><td><code>{esc(c.check_id)}</code></td><td>{esc(c.title)}</td>'
+            f'<tr class="{esc(outcome)}"><td title="{esc(c.nodeid)}"><code>{esc(c.check_id)}</code></td>'
+            f"<td>{esc(c.title)}</td>"
             f"<td>{esc(c.source)}</td><td>{esc(c.backend or summary.NO_BACKEND)}</td><td>{esc(c.alg)}</td>"
             f'<td class="o o-{esc(outcome)}">{esc(summary.OUTCOME_LABEL[c.outcome])}</td>'
             f'<td><pre>{esc(c.message)}</pre></td><td class="n">{c.duration_s:.3f}</td></tr>'
