@@ -1,0 +1,7 @@
+"""``python -m pytest_kmsconform.cli``: the ``kmsconform`` command without the console script."""
+
+import sys
+
+from pytest_kmsconform.cli import main
+
+sys.exit(main())
