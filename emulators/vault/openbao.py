@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from pathlib import Path
 from types import TracebackType
 from typing import IO
 
@@ -92,10 +91,12 @@ class OpenBaoServer:
         return None if self._process is None else self._process.pid
 
     def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the server's output (kept in a temporary file)."""
+        """The last lines of the server's output (kept in an unnamed temporary file)."""
         if self._log is None:
             return ""
-        text = Path(self._log.name).read_text(errors="replace")
+        fd = self._log.fileno()
+        # pread: the offset is shared with the child, which is still writing.
+        text = os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
     def _exit_reason(self) -> str | None:
@@ -129,7 +130,7 @@ class OpenBaoServer:
         """Start, wait until healthy, mount Transit; on any failure nothing is left running."""
         if self._process is not None:
             raise ServerStartError("this OpenBaoServer is already started")
-        self._log = tempfile.NamedTemporaryFile(prefix="kmsconform-bao-", suffix=".log", delete=False)  # noqa: SIM115
+        self._log = tempfile.TemporaryFile(prefix="kmsconform-bao-", suffix=".log")  # noqa: SIM115  (no name: nothing to leak)
         try:
             attempts = 1 if self.requested_port else PORT_ATTEMPTS
             for attempt in range(attempts):
@@ -162,13 +163,12 @@ class OpenBaoServer:
                 process.wait(STOP_TIMEOUT)
 
     def stop(self) -> None:
-        """Terminate the process (SIGKILL after ``STOP_TIMEOUT``) and delete its log; idempotent."""
+        """Terminate the process (SIGKILL after ``STOP_TIMEOUT``) and drop its log; idempotent."""
         try:
             self._terminate()
         finally:
             if self._log is not None:
                 self._log.close()
-                Path(self._log.name).unlink(missing_ok=True)
                 self._log = None
 
     def __enter__(self) -> OpenBaoServer:

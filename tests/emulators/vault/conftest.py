@@ -12,4 +12,3 @@ from pytest_kmsconform.backend_api import BackendHandle
 def openbao(request: pytest.FixtureRequest) -> BackendHandle:
     """Session-scoped handle of the shared OpenBao dev server (stopped at session end)."""
     return shared_openbao(request.config)
-

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -99,3 +102,29 @@ def test_mount_failure_stops_the_server(monkeypatch: pytest.MonkeyPatch) -> None
     assert server.pid is None
     with pytest.raises(admin.ServerRequestError):
         admin.health(seen["url"])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux-only")
+def test_server_dies_with_a_killed_parent() -> None:
+    code = (
+        "import time\n"
+        "from pytest_kmsconform.emulators.vault import OpenBaoServer\n"
+        "server = OpenBaoServer(mount=None).start()\n"
+        "print(server.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        bao = int(parent.stdout.readline())
+        assert process_alive(bao)
+        parent.kill()  # no finalizer runs: only the death signal can stop bao
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while process_alive(bao) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not process_alive(bao)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
