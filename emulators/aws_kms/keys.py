@@ -156,17 +156,13 @@ def deterministic_rsa(bits: int, stream: Stream, e: int = 65537) -> rsa.RSAPriva
     return numbers.private_key()
 
 
-_EC_ORDERS = {
-    "ECC_NIST_P256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    "ECC_NIST_P384": int(
-        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
-    ),
-    "ECC_NIST_P521": int(
-        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
-        16,
-    ),
-    "ECC_SECG_P256K1": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
-}
+def _derive_ec(curve: ec.EllipticCurve, stream: Stream) -> ec.EllipticCurvePrivateKey:
+    """Rejection sampling: scalars outside 1..n-1 are refused by pyca, so draw again."""
+    while True:
+        try:
+            return ec.derive_private_key(stream.randint_bits(curve.key_size), curve)
+        except ValueError:
+            continue
 
 
 # -- key material ---------------------------------------------------------------------------------
@@ -247,11 +243,7 @@ def new_asymmetric(key_spec: str, seed: bytes | None, key_id: str) -> Asymmetric
         )
     elif key_spec in EC_SPECS:
         curve = EC_SPECS[key_spec]()
-        if stream:
-            order = _EC_ORDERS[key_spec]
-            private = ec.derive_private_key(stream.randint_bits(order.bit_length() + 64) % (order - 1) + 1, curve)
-        else:
-            private = ec.generate_private_key(curve)
+        private = _derive_ec(curve, stream) if stream else ec.generate_private_key(curve)
     elif key_spec == ED25519_SPEC:
         private = (
             ed25519.Ed25519PrivateKey.from_private_bytes(stream.read(32))
