@@ -136,6 +136,7 @@ class ProxyApp:
     def _dispatch(
         self, head: RequestHead, read_body: BodyReader, request_id: str | None
     ) -> tuple[Response, str | None]:
+        wire.check_single_headers(head)
         methods = ROUTES.get(head.path)
         if methods is None:
             raise WireError(ErrorCode.NOT_FOUND, f"no endpoint {head.path!r}", close=True)

@@ -25,6 +25,7 @@ from .wire import RequestHead, Response, error_response
 log = logging.getLogger("pytest_kmsconform.signing_proxy")
 
 SOCKET_TIMEOUT = 10.0
+MAX_CONNECTIONS = 64
 SERVER_NAME = "kmsconform-signing-proxy"
 
 # Errors http.server raises itself (malformed request line, oversized headers, unknown method).
@@ -69,11 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = SOCKET_TIMEOUT
 
     def _serve(self) -> None:
-        head = RequestHead(
-            method=self.command,
-            target=self.path,
-            headers={name.lower(): value for name, value in self.headers.items()},
-        )
+        head = RequestHead.from_pairs(self.command, self.path, self.headers.items())
         response = self.server.app.respond(head, self.rfile.read)
         self._write(response)
 
@@ -110,11 +107,31 @@ class _ProxyHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, address: tuple[str, int], app: ProxyApp, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: ProxyApp, tls: ssl.SSLContext | None, max_connections: int
+    ) -> None:
         self.app = app
         self.tls = tls
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Bounded threads: past the limit a connection is closed at once instead of queueing.
+        if not self._slots.acquire(blocking=False):
+            log.warning(
+                "connection limit (%d) reached; closing connection from %s", self.max_connections, client_address
+            )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.tls is None:
@@ -142,8 +159,17 @@ class SigningProxyServer:
     Use as a context manager; :attr:`url` is set once started.
     """
 
-    def __init__(self, app: ProxyApp, *, host: str = "127.0.0.1", port: int = 0, tls: TlsConfig | None = None):
+    def __init__(
+        self,
+        app: ProxyApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: TlsConfig | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.app = app
+        self.max_connections = max_connections
         self.host = host
         self.port = port
         self.tls = tls
@@ -164,7 +190,7 @@ class SigningProxyServer:
         if self._httpd is not None:
             raise RuntimeError("already started")
         ctx = self.tls.context() if self.tls is not None else None
-        self._httpd = _ProxyHTTPServer((self.host, self.port), self.app, ctx)
+        self._httpd = _ProxyHTTPServer((self.host, self.port), self.app, ctx, self.max_connections)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="signing-proxy", daemon=True
         )

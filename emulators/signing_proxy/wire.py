@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,19 @@ class RequestHead:
     method: str
     target: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    repeated: frozenset[str] = frozenset()
+    """Lower-cased names of headers sent more than once (``headers`` keeps the last value)."""
+
+    @classmethod
+    def from_pairs(cls, method: str, target: str, pairs: Iterable[tuple[str, str]]) -> RequestHead:
+        headers: dict[str, str] = {}
+        repeated: set[str] = set()
+        for name, value in pairs:
+            key = name.lower()
+            if key in headers:
+                repeated.add(key)
+            headers[key] = value
+        return cls(method, target, headers, frozenset(repeated))
 
     @property
     def path(self) -> str:
@@ -66,6 +79,15 @@ def error_response(error: WireError) -> Response:
 
 
 # -- request framing ---------------------------------------------------------------------------
+
+SINGLE_HEADERS = frozenset({"authorization", "x-api-key", "content-type", "content-length", "transfer-encoding"})
+
+
+def check_single_headers(head: RequestHead) -> None:
+    """Framing and credential headers may appear once: two values are ambiguous (request smuggling)."""
+    twice = sorted(head.repeated & SINGLE_HEADERS)
+    if twice:
+        raise WireError(ErrorCode.BAD_REQUEST, f"header(s) sent more than once: {', '.join(twice)}", close=True)
 
 
 def check_content_type(head: RequestHead) -> None:

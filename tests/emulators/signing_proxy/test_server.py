@@ -465,3 +465,64 @@ def test_bad_options_are_config_errors(options: dict[str, str]) -> None:
 
     with pytest.raises(ProxyConfigError), run_proxy(options):
         pass
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        f"Authorization: Bearer {API_KEY}\r\n",
+        "Content-Length: 3\r\n",
+        "Content-Type: application/json\r\n",
+        f"X-API-Key: {API_KEY}\r\nX-API-Key: other\r\n",
+    ],
+    ids=["authorization", "content-length", "content-type", "x-api-key"],
+)
+def test_repeated_framing_or_credential_headers_are_refused(http: Any, extra: str) -> None:
+    body = json.dumps({"digest_hex": DIGEST})
+    raw = (
+        f"POST /sign/hash HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n{body}"
+    )
+    reply = http.send_raw(raw.encode())
+    assert (reply.status, reply.code) == (400, "BAD_REQUEST")
+    assert "more than once" in reply.json["error"]["message"]
+
+
+def test_connection_limit_closes_extra_connections() -> None:
+    import socket
+
+    from pytest_kmsconform.emulators.signing_proxy.models import ProxyService
+    from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy, ProxyApp
+    from pytest_kmsconform.emulators.signing_proxy.server import SigningProxyServer
+    from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
+    from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
+
+    ring = KeyRing(LocalKeyBackend(), Algorithm.ED25519, "c")
+    ring.rotate()
+    app = ProxyApp(ProxyService(RingSigner(ring)), AuthPolicy())
+    with SigningProxyServer(app, max_connections=2) as server:
+        parts = urlsplit(server.url)
+        address = (parts.hostname or "127.0.0.1", parts.port or 0)
+        idle = [socket.create_connection(address, timeout=5) for _ in range(2)]
+        try:
+            import time
+
+            def answer() -> bytes:
+                with socket.create_connection(address, timeout=5) as sock:
+                    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    try:
+                        return sock.recv(100)
+                    except ConnectionResetError:
+                        return b""
+
+            deadline = time.monotonic() + 10
+            while answer() != b"" and time.monotonic() < deadline:
+                time.sleep(0.05)  # until the server has taken both idle connections
+            assert answer() == b""  # a third connection is closed without an answer
+            idle[0].close()
+            while not (reply := answer()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert reply.startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in idle:
+                sock.close()
