@@ -4,11 +4,11 @@
 # Called by .ci/run; safe to re-run (pip skips files already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python}"
+py="$(command -v python || command -v python3)"  # the active venv's, under .ci/run
 mkdir -p .external
 # hvac 2.4.0 sdist: tests/integration_tests/api/secrets_engines/test_transit.py (tests/external/hvac)
-"$PYTHON" -m pip download --quiet --no-binary :all: --no-deps --dest .external "hvac==2.4.0"
+"$py" -m pip download --quiet --no-binary :all: --no-deps --dest .external "hvac==2.4.0"
 test -s .external/hvac-2.4.0.tar.gz
 # yubihsm 3.1.2 sdist: Yubico's device test suite tests/device/ (tests/external/yubihsm)
-"$PYTHON" -m pip download --quiet --no-binary :all: --no-deps --dest .external "yubihsm==3.1.2"
+"$py" -m pip download --quiet --no-binary :all: --no-deps --dest .external "yubihsm==3.1.2"
 test -s .external/yubihsm-3.1.2.tar.gz
