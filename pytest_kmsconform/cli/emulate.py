@@ -79,7 +79,13 @@ class EmulateCommand:
         signal.signal(signal.SIGINT, _stop)
         with ExitStack() as stack:
             backend_port = args.port if faults is None else 0
-            handle = stack.enter_context(provider.start(namespace=args.namespace, port=backend_port, options=options))
+            try:
+                handle = stack.enter_context(
+                    provider.start(namespace=args.namespace, port=backend_port, options=options)
+                )
+            except ValueError as exc:  # a provider's configuration error, e.g. a bad --option value
+                print(f"kmsconform emulate: {args.name}: {exc}", file=sys.stderr)
+                return 2
             if faults is not None:
                 from pytest_kmsconform.emulators.faults import FaultPlanError
                 from pytest_kmsconform.emulators.faults.handles import faulted_handle

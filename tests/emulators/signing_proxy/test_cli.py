@@ -114,3 +114,11 @@ def test_module_refuses_bad_configuration(env: dict[str, str], message: str) -> 
     result = subprocess.run(MODULE, env={**clean, **env}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_emulate_reports_a_bad_option() -> None:
+    result = subprocess.run(
+        [*CLI, "emulate", "signing-proxy", "--option", "frob=1"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "unknown signing-proxy option(s) frob" in result.stderr
