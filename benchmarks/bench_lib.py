@@ -1,0 +1,116 @@
+"""Shared pieces of the benchmarks: the result record, timers, percentiles and the table.
+
+Every figure is measured beside a baseline in the same run and reported as a ratio, because
+these machines are shared and noisy; absolute numbers are only comparable within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One benchmark figure beside its baseline; ``ratio`` = value / baseline_value."""
+
+    name: str
+    value: float
+    unit: str
+    baseline_name: str
+    baseline_value: float
+    goal: str = ""
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline_value if self.baseline_value else float("nan")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratio"] = round(self.ratio, 4)
+        return data
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def time_calls(fn: Callable[[], object], count: int) -> list[float]:
+    """Latency in seconds of ``count`` sequential calls of ``fn``."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def latency_summary(samples: Sequence[float]) -> dict[str, float]:
+    return {
+        "ops_per_s": round(len(samples) / sum(samples), 1) if samples else 0.0,
+        "p50_ms": round(percentile(samples, 50) * 1000, 3),
+        "p99_ms": round(percentile(samples, 99) * 1000, 3),
+        "mean_ms": round(statistics.fmean(samples) * 1000, 3) if samples else 0.0,
+    }
+
+
+def machine_description() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "loadavg_at_start": [round(x, 2) for x in load],
+    }
+
+
+def format_table(results: Sequence[BenchResult]) -> str:
+    rows = [("benchmark", "value", "unit", "baseline", "baseline value", "ratio", "goal")]
+    for r in results:
+        rows.append(
+            (r.name, f"{r.value:,.1f}", r.unit, r.baseline_name, f"{r.baseline_value:,.1f}", f"{r.ratio:.2f}", r.goal)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_results(path: Path, results: Sequence[BenchResult], mode: str, extra: dict[str, Any]) -> None:
+    document = {
+        "mode": mode,
+        "machine": machine_description(),
+        "benchmarks": [r.to_json() for r in results],
+        **extra,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(path)
