@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.kms.responses import KmsResponse
 
-from .errors import ValidationException
+from .errors import EmulatorGap, ValidationException
 from .models import FidelityKmsBackend, fidelity_kms_backends
 
 
@@ -36,6 +36,10 @@ class FidelityKmsResponse(KmsResponse):
         except (binascii.Error, ValueError):
             raise ValidationException(f"{name} is not valid base64") from None
 
+    def _refuse_dry_run(self) -> None:
+        if self._get_param("DryRun"):
+            raise EmulatorGap("DryRun is not emulated (real KMS answers DryRunOperationException)")
+
     def _message(self) -> bytes:
         message: Any = self._get_param("Message")
         if message is None:
@@ -43,6 +47,7 @@ class FidelityKmsResponse(KmsResponse):
         return message.encode() if isinstance(message, str) else bytes(message)
 
     def sign(self) -> str:
+        self._refuse_dry_run()
         key_id = self._get_param("KeyId")
         self._validate_key_id(key_id)
         arn, signature, algorithm = self.kms_backend.sign(
@@ -54,6 +59,7 @@ class FidelityKmsResponse(KmsResponse):
         return json.dumps({"KeyId": arn, "Signature": _b64(signature), "SigningAlgorithm": algorithm})
 
     def verify(self) -> str:
+        self._refuse_dry_run()
         key_id = self._get_param("KeyId")
         self._validate_key_id(key_id)
         arn, valid, algorithm = self.kms_backend.verify(
@@ -66,6 +72,7 @@ class FidelityKmsResponse(KmsResponse):
         return json.dumps({"KeyId": arn, "SignatureValid": valid, "SigningAlgorithm": algorithm})
 
     def generate_mac(self) -> str:
+        self._refuse_dry_run()
         key_id = self._get_param("KeyId")
         self._validate_key_id(key_id)
         arn, mac, algorithm = self.kms_backend.generate_mac_bytes(
@@ -74,6 +81,7 @@ class FidelityKmsResponse(KmsResponse):
         return json.dumps({"Mac": _b64(mac), "MacAlgorithm": algorithm, "KeyId": arn})
 
     def verify_mac(self) -> str:
+        self._refuse_dry_run()
         key_id = self._get_param("KeyId")
         self._validate_key_id(key_id)
         algorithm = self._get_param("MacAlgorithm")

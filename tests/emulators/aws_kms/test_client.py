@@ -345,3 +345,10 @@ def test_alias_sign_and_repoint(fixed: Kms) -> None:
         KeyId="alias/audit", Message=DIGEST, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256"
     )
     assert response["KeyId"].endswith(second)
+
+
+def test_dry_run_is_an_explicit_gap(fixed: Kms) -> None:
+    key = fixed.key("ECC_NIST_P256", "SIGN_VERIFY")
+    with pytest.raises(ClientError) as exc:
+        fixed.client.sign(KeyId=key, Message=MSG, SigningAlgorithm="ECDSA_SHA_256", DryRun=True)
+    assert error_code(exc) == "KmsConformEmulatorGap"
