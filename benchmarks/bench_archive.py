@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import nacl.signing
-
 from bench_lib import BenchResult, rate
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.audit.archive import export_archive
