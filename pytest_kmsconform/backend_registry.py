@@ -15,6 +15,7 @@ BUILTIN: dict[str, str] = {
     "signing-proxy": "pytest_kmsconform.emulators.signing_proxy.provider:PROVIDER",
     "aws-kms": "pytest_kmsconform.emulators.aws_kms.provider:PROVIDER",
     "localstack": "pytest_kmsconform.emulators.aws_kms.localstack:PROVIDER",
+    "aws": "pytest_kmsconform.emulators.aws_kms.real:PROVIDER",
     "vault": "pytest_kmsconform.emulators.vault:PROVIDER",
     "vault-container": "pytest_kmsconform.emulators.vault:CONTAINER_PROVIDER",
     "vault-external": "pytest_kmsconform.emulators.vault:EXTERNAL_PROVIDER",

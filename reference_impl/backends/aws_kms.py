@@ -208,6 +208,7 @@ class AwsKmsBackend:
                     KeyUsage=spec.key_usage,
                     Description=f"kmsconform {label} v{version} ({alg.value})",
                     Tags=[
+                        {"TagKey": "kmsconform:namespace", "TagValue": self.namespace[:256]},
                         {"TagKey": "kmsconform:label", "TagValue": label[:256]},
                         {"TagKey": "kmsconform:version", "TagValue": str(version)},
                     ],
