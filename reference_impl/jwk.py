@@ -35,8 +35,8 @@ def public_key_to_jwk(key: PublicKey) -> dict[str, str]:
         numbers = key.public_numbers()
         return {"kty": "RSA", "n": _int_to_b64(numbers.n), "e": _int_to_b64(numbers.e)}
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        numbers = key.public_numbers()
-        return {"kty": "EC", "crv": "P-256", "x": _int_to_b64(numbers.x, 32), "y": _int_to_b64(numbers.y, 32)}
+        point = key.public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": _int_to_b64(point.x, 32), "y": _int_to_b64(point.y, 32)}
     raise KeyFormatError(f"cannot express {type(key).__name__} as a JWK")
 
 
