@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, require_digest
 from pytest_kmsconform.reference_impl.clock import Clock, utc_now
-from pytest_kmsconform.reference_impl.errors import InvalidSignature, UnknownKey
+from pytest_kmsconform.reference_impl.errors import InvalidSignature, UnknownKey, UnsupportedAlgorithm
 from pytest_kmsconform.reference_impl.jwk import public_key_to_jwk
 from pytest_kmsconform.reference_impl.jws import ed25519_thumbprint, sign_compact
 from pytest_kmsconform.reference_impl.keyring import KeyRing, KeyStatus, KeyVersion, RingSigner
@@ -111,7 +111,7 @@ class ProxyService:
             self.signer.verify_signature(require_digest(digest), Signature(kid=kid, alg=alg, value=value))
         except UnknownKey:
             return VerifyOutcome(False, "UNKNOWN_KEY")
-        except InvalidSignature:
+        except (InvalidSignature, UnsupportedAlgorithm):  # the alg does not fit the key
             return VerifyOutcome(False, "BAD_SIGNATURE")
         return VerifyOutcome(True)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.canonical import DIGEST_SIZE
-from pytest_kmsconform.reference_impl.errors import ArchiveFormatError
+from pytest_kmsconform.reference_impl.canonical import DIGEST_SIZE, canonicalize_payload
+from pytest_kmsconform.reference_impl.errors import ArchiveFormatError, CanonicalizationError
 from pytest_kmsconform.reference_impl.signature import Signature, b64url_decode, b64url_encode
 
 from .errors import ErrorCode, WireError
@@ -202,9 +202,6 @@ def parse_string(value: Any, name: str, *, max_length: int = MAX_ID_LENGTH) -> s
 
 def parse_canonical(value: Any) -> bytes:
     """The canonical payload text; it must already be RFC 8785 canonical (checked by re-canonicalizing)."""
-    from pytest_kmsconform.reference_impl.canonical import canonicalize_payload
-    from pytest_kmsconform.reference_impl.errors import CanonicalizationError
-
     if not isinstance(value, str):
         raise WireError(ErrorCode.BAD_FIELD, "canonical must be a string holding RFC 8785 JSON text")
     try:
