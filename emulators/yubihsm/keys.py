@@ -6,6 +6,8 @@ RSA keys arrive as ``p || q`` (e = 65537), EC keys as the private scalar, Ed2551
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 
 from cryptography.exceptions import UnsupportedAlgorithm as _CryptoUnsupported
@@ -13,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
 from .defs import EC_ALGORITHMS, RSA_ALGORITHMS, Algorithm, Error
+from .ed25519x import ExpandedEd25519Key
 from .errors import DeviceError
 from .objects import PrivateKey
 
@@ -128,6 +131,27 @@ def import_private(algorithm: Algorithm, data: bytes) -> PrivateKey:
     raise DeviceError(Error.INVALID_DATA, f"{algorithm.name} is not an asymmetric key algorithm")
 
 
+def import_pkcs8(algorithm: Algorithm, data: bytes) -> PrivateKey:
+    """A key from PKCS#8 DER (asymmetric unwrap); it must match ``algorithm``."""
+    try:
+        key = serialization.load_der_private_key(data, password=None)
+    except (ValueError, TypeError, _CryptoUnsupported):
+        raise DeviceError(Error.INVALID_DATA, "unwrapped data is not a PKCS#8 private key") from None
+    matches = (
+        (isinstance(key, rsa.RSAPrivateKey) and RSA_ALGORITHMS.get(algorithm) == key.key_size)
+        or (isinstance(key, ed25519.Ed25519PrivateKey) and algorithm is Algorithm.EC_ED25519)
+        or (
+            isinstance(key, ec.EllipticCurvePrivateKey)
+            and algorithm in CURVES
+            and isinstance(key.curve, CURVES[algorithm])
+        )
+    )
+    if not matches:
+        raise DeviceError(Error.INVALID_DATA, f"unwrapped key is not a {algorithm.name} key")
+    assert isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey)
+    return key
+
+
 def object_size(algorithm: Algorithm) -> int:
     """The size GET_OBJECT_INFO reports (the wrapped body length on a real device)."""
     if algorithm in RSA_ALGORITHMS:
@@ -143,6 +167,8 @@ def public_bytes(algorithm: Algorithm, key: PrivateKey) -> bytes:
         return key.public_key().public_numbers().n.to_bytes(key.key_size // 8, "big")
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if isinstance(key, ExpandedEd25519Key):
+        return key.public
     point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     return point[1:]
 
@@ -187,6 +213,64 @@ def sign_ecdsa(key: PrivateKey, digest: bytes) -> bytes:
 
 
 def sign_eddsa(key: PrivateKey, message: bytes) -> bytes:
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
+    if not isinstance(key, ed25519.Ed25519PrivateKey | ExpandedEd25519Key):
         raise DeviceError(Error.INVALID_DATA, "EdDSA signing needs an Ed25519 key")
     return key.sign(message)
+
+
+def _raw_rsa(key: PrivateKey, ciphertext: bytes) -> bytes:
+    if not isinstance(key, rsa.RSAPrivateKey) or len(ciphertext) != key.key_size // 8:
+        raise DeviceError(Error.INVALID_DATA, "RSA decryption needs an RSA key and a k-byte block")
+    numbers = key.private_numbers()
+    c = int.from_bytes(ciphertext, "big")
+    if c >= numbers.public_numbers.n:
+        raise DeviceError(Error.INVALID_DATA, "ciphertext is not below the modulus")
+    return pow(c, numbers.d, numbers.public_numbers.n).to_bytes(len(ciphertext), "big")
+
+
+def decrypt_pkcs1(key: PrivateKey, ciphertext: bytes) -> bytes:
+    """RSAES-PKCS1-v1_5 with explicit padding errors (``INVALID_DATA``), as the device reports them.
+
+    pyca/cryptography uses implicit rejection (a random plaintext instead of an error), so the
+    padding is checked here on the raw RSA result.
+    """
+    em = _raw_rsa(key, ciphertext)
+    separator = em.find(b"\x00", 2)
+    if em[:2] != b"\x00\x02" or separator < 10:
+        raise DeviceError(Error.INVALID_DATA, "PKCS#1 v1.5 padding error")
+    return em[separator + 1 :]
+
+
+def _mgf1(seed: bytes, length: int, hash_name: str) -> bytes:
+    out = b""
+    counter = 0
+    while len(out) < length:
+        out += hashlib.new(hash_name, seed + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return out[:length]
+
+
+OAEP_HASH_BY_LENGTH = {20: "sha1", 32: "sha256", 48: "sha384", 64: "sha512"}
+MGF1_NAMES = {
+    Algorithm.RSA_MGF1_SHA1: "sha1",
+    Algorithm.RSA_MGF1_SHA256: "sha256",
+    Algorithm.RSA_MGF1_SHA384: "sha384",
+    Algorithm.RSA_MGF1_SHA512: "sha512",
+}
+
+
+def decrypt_oaep(key: PrivateKey, mgf1: int, ciphertext: bytes, label_hash: bytes) -> bytes:
+    """RSAES-OAEP decoding given the label's hash (which is all the device receives)."""
+    if len(label_hash) not in OAEP_HASH_BY_LENGTH or mgf1 not in MGF1_NAMES:
+        raise DeviceError(Error.INVALID_DATA, "unknown OAEP hash or MGF1 algorithm")
+    h_len, mgf_name = len(label_hash), MGF1_NAMES[mgf1]
+    em = _raw_rsa(key, ciphertext)
+    if len(em) < 2 * h_len + 2:
+        raise DeviceError(Error.INVALID_DATA, "key too small for this OAEP hash")
+    masked_seed, masked_db = em[1 : 1 + h_len], em[1 + h_len :]
+    seed = bytes(a ^ b for a, b in zip(masked_seed, _mgf1(masked_db, h_len, mgf_name), strict=True))
+    db = bytes(a ^ b for a, b in zip(masked_db, _mgf1(seed, len(masked_db), mgf_name), strict=True))
+    rest = db[h_len:].lstrip(b"\x00")
+    if em[0] != 0 or not hmac.compare_digest(db[:h_len], label_hash) or not rest or rest[0] != 1:
+        raise DeviceError(Error.INVALID_DATA, "OAEP decoding error")
+    return rest[1:]

@@ -32,10 +32,11 @@ from .defs import (
     ObjectType,
     Origin,
 )
+from .ed25519x import ExpandedEd25519Key
 from .errors import DeviceError
 from .session import Permissions
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ExpandedEd25519Key
 Material = bytes | PrivateKey
 MAX_OBJECT_ID = 0xFFFE
 MAX_OBJECTS = 256

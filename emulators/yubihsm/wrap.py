@@ -5,9 +5,8 @@ Blob = ``nonce(13) || AES-CCM(wrap key, nonce, no AAD, 16-byte tag)(header || bo
 origin(1) label(40)``. Bodies per type are in :func:`body_of` / :func:`material_from_body`.
 
 Ed25519: the body is the expanded key (SHA-512 of the seed, clamped, first half byte-reversed)
-and the public key, 96 bytes; "with seed" appends the 32-byte seed. Without the seed the simulator
-cannot sign with the imported key (pyca/cryptography signs from seeds only), so importing a
-seedless Ed25519 blob is refused with ``INVALID_DATA`` (a documented gap).
+and the public key, 96 bytes; "with seed" appends the 32-byte seed (our guess at the layout). A
+seedless import signs through :mod:`.ed25519x`.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from . import keys
 from .defs import EC_ALGORITHMS, HMAC_ALGORITHMS, RSA_ALGORITHMS, Algorithm, Error, ObjectType, Origin
+from .ed25519x import ExpandedEd25519Key
 from .errors import DeviceError
 from .objects import HsmObject, Material
 
@@ -74,6 +74,10 @@ def body_of(obj: HsmObject, with_seed: bool) -> bytes:
                 serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
             )
         return body
+    if isinstance(material, ExpandedEd25519Key):
+        if with_seed:
+            raise DeviceError(Error.INVALID_DATA, "this Ed25519 key was imported without its seed")
+        return material.scalar.to_bytes(32, "big") + material.prefix + material.public
     assert isinstance(material, bytes)  # opaque, symmetric, OTP AEAD keys: the stored bytes
     return material
 
@@ -94,8 +98,13 @@ def material_from_body(object_type: ObjectType, algorithm: Algorithm, body: byte
         if algorithm in EC_ALGORITHMS:
             return keys.import_private(algorithm, body[: keys.ec_length(algorithm)]), 0
         if algorithm is Algorithm.EC_ED25519:
+            if len(body) == 96:
+                try:
+                    return ExpandedEd25519Key.create(int.from_bytes(body[:32], "big"), body[32:64], body[64:]), 0
+                except ValueError as exc:
+                    raise DeviceError(Error.INVALID_DATA, str(exc)) from None
             if len(body) != 128:
-                raise DeviceError(Error.INVALID_DATA, "the simulator imports Ed25519 only when wrapped with its seed")
+                raise DeviceError(Error.INVALID_DATA, "an Ed25519 body is 96 bytes, or 128 with the seed")
             key = keys.import_private(algorithm, body[96:])
             if _ed25519_expanded(key) != body[:96]:
                 raise DeviceError(Error.INVALID_DATA, "Ed25519 seed does not match the expanded key")
@@ -103,11 +112,11 @@ def material_from_body(object_type: ObjectType, algorithm: Algorithm, body: byte
     return body, 0
 
 
-def export(wrap_key: HsmObject, obj: HsmObject, nonce: bytes, with_seed: bool) -> bytes:
-    assert isinstance(wrap_key.material, bytes)
+def plaintext(wrap_algorithm: int, obj: HsmObject, with_seed: bool) -> bytes:
+    """The wrapped-object plaintext: the 59-byte header and the body."""
     body = body_of(obj, with_seed)
     header = HEADER.pack(
-        wrap_key.algorithm,
+        wrap_algorithm,
         obj.capabilities,
         obj.id,
         len(body),
@@ -118,18 +127,18 @@ def export(wrap_key: HsmObject, obj: HsmObject, nonce: bytes, with_seed: bool) -
         obj.origin,
         obj.label,
     )
-    return nonce + AESCCM(wrap_key.material, tag_length=TAG_LENGTH).encrypt(nonce, header + body, None)
+    return header + body
 
 
-def unwrap(wrap_key: HsmObject, blob: bytes) -> Unwrapped:
+def export(wrap_key: HsmObject, obj: HsmObject, nonce: bytes, with_seed: bool) -> bytes:
     assert isinstance(wrap_key.material, bytes)
-    if len(blob) < NONCE_LENGTH + HEADER.size + TAG_LENGTH:
-        raise DeviceError(Error.INVALID_DATA, "wrapped blob too short")
-    nonce, sealed = blob[:NONCE_LENGTH], blob[NONCE_LENGTH:]
-    try:
-        plain = AESCCM(wrap_key.material, tag_length=TAG_LENGTH).decrypt(nonce, sealed, None)
-    except InvalidTag:
-        raise DeviceError(Error.INVALID_DATA, "wrapped blob does not authenticate under this wrap key") from None
+    data = plaintext(wrap_key.algorithm, obj, with_seed)
+    return nonce + AESCCM(wrap_key.material, tag_length=TAG_LENGTH).encrypt(nonce, data, None)
+
+
+def parse_plaintext(plain: bytes) -> Unwrapped:
+    if len(plain) < HEADER.size:
+        raise DeviceError(Error.INVALID_DATA, "wrapped object shorter than its header")
     wrap_alg, caps, object_id, body_len, domains, otype, alg, sequence, origin, label = HEADER.unpack_from(plain)
     body = plain[HEADER.size :]
     try:
@@ -153,3 +162,15 @@ def unwrap(wrap_key: HsmObject, blob: bytes) -> Unwrapped:
         material=material,
     )
     return Unwrapped(replace(obj, sequence=sequence), wrap_alg)
+
+
+def unwrap(wrap_key: HsmObject, blob: bytes) -> Unwrapped:
+    assert isinstance(wrap_key.material, bytes)
+    if len(blob) < NONCE_LENGTH + HEADER.size + TAG_LENGTH:
+        raise DeviceError(Error.INVALID_DATA, "wrapped blob too short")
+    nonce, sealed = blob[:NONCE_LENGTH], blob[NONCE_LENGTH:]
+    try:
+        plain = AESCCM(wrap_key.material, tag_length=TAG_LENGTH).decrypt(nonce, sealed, None)
+    except InvalidTag:
+        raise DeviceError(Error.INVALID_DATA, "wrapped blob does not authenticate under this wrap key") from None
+    return parse_plaintext(plain)
