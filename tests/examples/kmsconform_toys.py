@@ -1,0 +1,444 @@
+"""Toy implementations for the plugin's own tests: one correct, several deliberately broken.
+
+The correct toy is written independently of the reference adapter (its own key ring, verifier,
+JSON-lines audit log, guard and multisig counting) on top of the contract's primitives; it offers
+``ed25519`` and ``hmac-sha256`` on the ``local`` and ``mock`` backends. Each broken toy changes one
+behaviour, and the plugin's tests assert that exactly the checks about that behaviour fail.
+
+Use: ``pytest --kmsconform --kmsconform-impl=kmsconform_toys:Correct --kmsconform-backend=local,mock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl.clock import format_time, parse_time
+from pytest_kmsconform.reference_impl.jwk import jwk_to_public_key, public_key_to_jwk
+from pytest_kmsconform.reference_impl.multisig import manifest_digest
+from pytest_kmsconform.reference_impl.primitives import verify_digest
+from pytest_kmsconform.reference_impl.signature import Signature
+
+from pytest_kmsconform.adapter import ImplAuditLog, ImplementationBase, ImplMultisig, ImplSigner, ServiceHandle
+from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.capabilities import Capabilities, Capability
+
+
+class ToyError(Exception):
+    """Every refusal of the toy implementation."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ToyKey:
+    kid: str
+    alg: Algorithm
+    private: ed25519.Ed25519PrivateKey | None
+    secret: bytes | None
+    status: str = "active"
+    created_at: datetime = field(default_factory=_now)
+    not_before: datetime | None = field(default_factory=_now)
+    not_after: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def jwk(self) -> dict[str, Any] | None:
+        if self.private is None:
+            return None
+        member: dict[str, Any] = public_key_to_jwk(self.private.public_key())
+        member.update({"kid": self.kid, "alg": self.alg.value, "use": "sig", "status": self.status})
+        for name in ("created_at", "not_before", "not_after", "revoked_at"):
+            value = getattr(self, name)
+            if value is not None:
+                member[name] = format_time(value)
+        return member
+
+
+class ToySigner:
+    """Keys in memory; ``ed25519`` or ``hmac-sha256``."""
+
+    def __init__(self, alg: Algorithm, label: str, backend: str) -> None:
+        self._alg, self.label, self._backend = alg, label, backend
+        self.keys: list[ToyKey] = []
+        self.sinks: list[Any] = []
+        self._new_key()
+
+    def _new_key(self) -> ToyKey:
+        kid = f"{self.label}-toy{len(self.keys) + 1}"
+        if self._alg is Algorithm.ED25519:
+            key = ToyKey(kid, self._alg, ed25519.Ed25519PrivateKey.generate(), None)
+        else:
+            key = ToyKey(kid, self._alg, None, secrets.token_bytes(32))
+        self.keys.append(key)
+        return key
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @property
+    def alg(self) -> Algorithm:
+        return self._alg
+
+    def _active(self) -> ToyKey:
+        for key in reversed(self.keys):
+            if key.status == "active":
+                return key
+        raise ToyError("no active key")
+
+    @property
+    def kid(self) -> str:
+        return self._active().kid
+
+    def _key(self, kid: str) -> ToyKey:
+        for key in self.keys:
+            if key.kid == kid:
+                return key
+        raise ToyError(f"unknown kid {kid}")
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        key = self._active()
+        if key.private is not None:
+            return Signature(key.kid, key.alg, key.private.sign(digest))
+        assert key.secret is not None
+        return Signature(key.kid, key.alg, hmac.new(key.secret, digest, hashlib.sha256).digest())
+
+    def verify_signature(self, digest: bytes, signature: Signature) -> None:
+        key = self._key(signature.kid)
+        if signature.alg is not key.alg or key.status == "revoked":
+            raise ToyError("wrong alg or revoked key")
+        if key.private is not None:
+            verify_digest(key.alg, key.private.public_key(), digest, signature.value)
+        elif not hmac.compare_digest(hmac.new(key.secret or b"", digest, hashlib.sha256).digest(), signature.value):
+            raise ToyError("bad mac")
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [m for k in self.keys if (m := k.jwk()) is not None]}
+
+    def _emit(self, kind: str, kid: str) -> None:
+        for sink in list(self.sinks):
+            sink({"type": f"key.{kind}", "kid": kid})
+
+    def rotate(self) -> str:
+        old = self._active()
+        now = _now()
+        old.status, old.not_after = "retired", now
+        new = self._new_key()
+        self._emit("rotated", new.kid)
+        return new.kid
+
+    def revoke(self, kid: str, reason: str) -> None:
+        key = self._key(kid)
+        key.status, key.revoked_at = "revoked", _now()
+        with contextlib.suppress(ToyError):  # with no active key left, the event cannot be signed
+            self._emit("revoked", kid)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass(frozen=True)
+class ToyFinding:
+    code: str
+    index: int | None
+
+
+class ToyVerifier:
+    """Verifies from a JWKS only; archives line by line."""
+
+    def __init__(self, jwks: Mapping[str, Any]) -> None:
+        self.members = {m["kid"]: m for m in jwks.get("keys", [])}
+
+    def verify_signature(self, digest: bytes, signature: Signature, *, at: datetime | None = None) -> None:
+        member = self.members.get(signature.kid)
+        if member is None:
+            raise ToyError("unknown key")
+        if member.get("alg") != signature.alg.value:
+            raise ToyError("alg mismatch")
+        when = at or _now()
+        if member.get("revoked_at") and when >= parse_time(member["revoked_at"]):
+            raise ToyError("revoked")
+        if member.get("not_after") and when > parse_time(member["not_after"]):
+            raise ToyError("expired")
+        verify_digest(signature.alg, jwk_to_public_key(member), digest, signature.value)
+
+    def _code(self, digest: bytes, signature: Signature, at: datetime) -> str | None:
+        if signature.kid not in self.members:
+            return "UNKNOWN_KEY"
+        try:
+            self.verify_signature(digest, signature, at=at)
+        except Exception:  # any rejection of a record signature
+            return "BAD_SIGNATURE"
+        return None
+
+    def verify_archive(self, path: Path) -> list[ToyFinding]:
+        lines = [json.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+        records, checkpoint = lines[1:-1], lines[-1].get("checkpoint", {})
+        found: list[ToyFinding] = []
+        prev: str | None = None
+        body = b""
+        for i, rec in enumerate(records):
+            body += canonicalize_payload(rec) + b"\n"
+            if rec["prev_hash"] != prev or rec["seq"] != i:
+                found.append(ToyFinding("CHAIN_BROKEN", i))
+            digest = compute_audit_digest(canonicalize_payload(rec["payload"]), rec["prev_hash"])
+            if digest != rec["hash"]:
+                found.append(ToyFinding("HASH_MISMATCH", i))
+            else:
+                code = self._code(bytes.fromhex(digest), Signature.from_json(rec["signature"]), parse_time(rec["ts"]))
+                if code is not None:
+                    found.append(ToyFinding(code, i))
+            prev = rec["hash"]
+        if checkpoint.get("count", 0) > len(records):
+            found.append(ToyFinding("TRUNCATED", len(records)))
+        if checkpoint.get("records_sha256") != hashlib.sha256(body).hexdigest():
+            found.append(ToyFinding("ARCHIVE_DIGEST_MISMATCH", None))
+        return found
+
+
+class ToyAuditLog:
+    """Records as JSON lines in one file, appended under an exclusive ``flock``."""
+
+    def __init__(self, signer: ImplSigner, path: Path) -> None:
+        self.signer, self.path = signer, Path(path)
+        self.path.touch()
+        self._sinks: list[Any] | None = getattr(signer, "sinks", None)
+        if self._sinks is not None:
+            self._sinks.append(self.append)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Any]:
+        with open(self.path, "r+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield fh
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _read(self, fh: Any) -> list[dict[str, Any]]:
+        fh.seek(0)
+        return [json.loads(line) for line in fh.read().splitlines() if line.strip()]
+
+    def _record(self, records: list[dict[str, Any]], payload: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+        prev = records[-1]["hash"] if records else None
+        digest = compute_audit_digest(canonicalize_payload(dict(payload)), prev)
+        rec = {
+            "seq": len(records),
+            "ts": format_time(_now()),
+            "payload": dict(payload),
+            "prev_hash": prev,
+            "hash": digest,
+        }
+        return rec, bytes.fromhex(digest)
+
+    def append(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        with self._locked() as fh:
+            rec, digest = self._record(self._read(fh), payload)
+            rec["signature"] = self.signer.sign_digest(digest).to_json()  # sign, then commit
+            fh.seek(0, os.SEEK_END)
+            fh.write(json.dumps(rec).encode() + b"\n")
+            fh.flush()
+        return rec
+
+    def records(self) -> Sequence[Mapping[str, Any]]:
+        with self._locked() as fh:
+            return self._read(fh)
+
+    def export_archive(self, dest: Path) -> None:
+        records = list(self.records())
+        body = b"".join(canonicalize_payload(r) + b"\n" for r in records)
+        created = format_time(_now())
+        cp = {
+            "count": len(records),
+            "created_at": created,
+            "head_hash": records[-1]["hash"] if records else None,
+            "records_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        cp["signature"] = self.signer.sign_digest(hashlib.sha256(canonicalize_payload(cp)).digest()).to_json()
+        header = {"created_at": created, "format": "kmsconform-audit-archive/1", "producer": "toy"}
+        Path(dest).write_bytes(
+            canonicalize_payload(header) + b"\n" + body + canonicalize_payload({"checkpoint": cp}) + b"\n"
+        )
+
+    def close(self) -> None:
+        if self._sinks is not None and self.append in self._sinks:
+            self._sinks.remove(self.append)
+
+
+class ToyService:
+    def close(self) -> None:
+        """Nothing runs."""
+
+
+STRONG_VARIABLES = ("AUDIT_SIGNING_KMS_KEY_ID", "SIGNING_PROXY_URL")
+WEAK_VARIABLES = ("AUDIT_SIGNING_PRIVATE_KEY", "AUDIT_SIGNING_SECRET", "AUDIT_SIGNING_KEY", "MOCK_AUDIT_SIGNING_KEY")
+
+
+def is_strict(env: Mapping[str, str]) -> bool:
+    production = env.get("NODE_ENV", "").strip().lower() == "production"
+    return production or env.get("REQUIRE_KMS", "").strip().lower() in ("true", "1", "yes", "on")
+
+
+class ToyMultisig:
+    def __init__(self, make_verifier: Any) -> None:
+        self.make_verifier = make_verifier
+
+    def verify_manifest(self, manifest: Mapping[str, Any], jwks: Mapping[str, Any]) -> Sequence[str]:
+        digest = manifest_digest(manifest["payload"], manifest["threshold"], manifest["signers"])
+        verifier = self.make_verifier(jwks)
+        counted: list[str] = []
+        for entry in manifest["signatures"]:
+            sig = Signature.from_json(entry)
+            if sig.kid not in manifest["signers"] or sig.kid in counted:
+                continue
+            try:
+                verifier.verify_signature(digest, sig)
+            except Exception:  # an invalid signature does not count
+                continue
+            counted.append(sig.kid)
+        if len(counted) < manifest["threshold"]:
+            raise ToyError(f"{len(counted)} of {manifest['threshold']} signatures")
+        return counted
+
+
+class Correct(ImplementationBase):
+    name = "toy"
+    version = "1"
+
+    def capabilities(self) -> Capabilities:
+        features = {
+            Capability.SIGN,
+            Capability.VERIFIER,
+            Capability.ROTATION,
+            Capability.REVOCATION,
+            Capability.AUDIT_LOG,
+            Capability.GUARD,
+            Capability.MULTISIG,
+        }
+        return Capabilities.of(features, algorithms=["ed25519", "hmac-sha256"], backends=["local", "mock"])
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        return ToySigner(alg, label, handle.kind)
+
+    def verifier(self, jwks: Mapping[str, Any]) -> Any:
+        return ToyVerifier(jwks)
+
+    def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
+        return ToyAuditLog(signer, path)
+
+    def start_service(self, env: Mapping[str, str]) -> ServiceHandle:
+        strong = any(env.get(v, "").strip() for v in STRONG_VARIABLES)
+        if is_strict(env) and not strong:
+            raise ToyError("Audit signing is required: configure AUDIT_SIGNING_KMS_KEY_ID or SIGNING_PROXY_URL")
+        return ToyService()
+
+    def multisig(self) -> ImplMultisig:
+        return ToyMultisig(self.verifier)
+
+
+# -- broken variants: each changes one behaviour ------------------------------------------------
+class IgnoresRevocationSigner(ToySigner):
+    def _active(self) -> ToyKey:
+        for key in reversed(self.keys):
+            if key.status in ("active", "revoked"):
+                return key
+        raise ToyError("no active key")
+
+
+class IgnoresRevocation(Correct):
+    """The signer marks the key revoked in the JWKS but keeps signing with it."""
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        return IgnoresRevocationSigner(alg, label, handle.kind)
+
+
+class AcceptAnyVerifier(ToyVerifier):
+    def verify_signature(self, digest: bytes, signature: Signature, *, at: datetime | None = None) -> None:
+        """Accepts everything."""
+
+
+class AcceptsAnySignature(Correct):
+    """The verifier never rejects a signature."""
+
+    def verifier(self, jwks: Mapping[str, Any]) -> Any:
+        return AcceptAnyVerifier(jwks)
+
+
+class CommitBeforeSignLog(ToyAuditLog):
+    def append(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        with self._locked() as fh:
+            rec, digest = self._record(self._read(fh), payload)
+            fh.seek(0, os.SEEK_END)
+            line_start = fh.tell()
+            rec["signature"] = {"kid": "pending", "alg": self.signer.alg.value, "sig": ""}
+            fh.write(json.dumps(rec).encode() + b"\n")  # committed before signing
+            fh.flush()
+            rec["signature"] = self.signer.sign_digest(digest).to_json()
+            fh.truncate(line_start)
+            fh.seek(line_start)
+            fh.write(json.dumps(rec).encode() + b"\n")
+            fh.flush()
+        return rec
+
+
+class CommitsBeforeSigning(Correct):
+    """The audit log writes the record first and signs it afterwards."""
+
+    def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
+        return CommitBeforeSignLog(signer, path)
+
+
+class MockInProduction(Correct):
+    """The guard treats the mock signer as good enough for production."""
+
+    def start_service(self, env: Mapping[str, str]) -> ServiceHandle:
+        if env.get("MOCK_AUDIT_SIGNING_KEY"):
+            return ToyService()
+        return super().start_service(env)
+
+
+class LeakySigner(ToySigner):
+    def jwks(self) -> dict[str, Any]:
+        jwks = super().jwks()
+        for key in self.keys:
+            if key.secret is not None:
+                secret = key.secret.hex()
+                jwks["keys"].append({"kty": "oct", "kid": key.kid, "alg": key.alg.value, "k": secret})
+        return jwks
+
+
+class LeaksHmacInJwks(Correct):
+    """The key set publishes HMAC secrets as ``oct`` keys."""
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        return LeakySigner(alg, label, handle.kind)
+
+
+class PhoneHomeVerifier(ToyVerifier):
+    def verify_signature(self, digest: bytes, signature: Signature, *, at: datetime | None = None) -> None:
+        with contextlib.suppress(OSError):  # "fetches a revocation list" (loopback only), ignores failures
+            socket.create_connection(("127.0.0.1", 9), timeout=0.2).close()
+        super().verify_signature(digest, signature, at=at)
+
+
+class PhonesHome(Correct):
+    """The verifier contacts a revocation-list server (and swallows the failure)."""
+
+    def verifier(self, jwks: Mapping[str, Any]) -> Any:
+        return PhoneHomeVerifier(jwks)

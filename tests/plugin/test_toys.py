@@ -1,0 +1,71 @@
+"""A correct toy implementation passes; each broken toy fails exactly the checks about its defect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pytest_kmsconform.results import Outcome, RunResult
+
+
+def ids_with(run: RunResult, *outcomes: Outcome) -> set[str]:
+    return {c.check_id for c in run.checks if c.outcome in outcomes}
+
+
+Runner = Callable[..., tuple[pytest.HookRecorder, RunResult]]
+
+BROKEN = {
+    "IgnoresRevocation": {"KC-REV-001"},
+    "AcceptsAnySignature": {
+        "KC-SIG-007",
+        "KC-SIG-008",
+        "KC-SIG-009",
+        "KC-SIG-010",
+        "KC-ROT-006",
+        "KC-REV-004",
+        "KC-AUD-018",
+        "KC-MS-005",
+        "KC-MS-006",
+    },
+    "CommitsBeforeSigning": {"KC-AUD-002"},
+    "MockInProduction": {"KC-GRD-001"},
+    "LeaksHmacInJwks": {"KC-SIG-004"},
+    "PhonesHome": {"KC-AIR-001", "KC-AIR-002"},
+}
+
+
+def test_correct_toy_passes(run_toy: Runner) -> None:
+    rec, run = run_toy("Correct")
+    failed = [(c.check_id, c.nodeid, c.message) for c in run.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    assert failed == []
+    counts = run.counts()
+    assert counts["passed"] > 100
+    assert run.implementation == "toy"
+    # rsa/ecdsa were not declared: not applicable with the reason, never passed
+    na = [c for c in run.checks if c.outcome is Outcome.NOT_APPLICABLE]
+    assert {c.alg for c in na} >= {"rsa-sha256", "rsa-pss-sha256", "ecdsa-p256-sha256"}
+    assert all(c.alg != "ed25519" for c in na if c.suite == "signing")
+    assert any("algorithm rsa-sha256 not declared" in c.message for c in na)
+    # service process and verifier process were not declared either
+    assert {c.check_id for c in na if "capability" in c.message} >= {"KC-GRD-002", "KC-AIR-003"}
+    # the kms/proxy columns of the guard matrix need backends that were not selected: skipped, with why
+    skipped = [c for c in run.checks if c.outcome is Outcome.SKIPPED]
+    assert skipped and all("not selected" in c.message for c in skipped)
+    assert all(c.check_id in ("KC-GRD-001", "KC-GRD-002") for c in skipped)
+
+
+@pytest.mark.parametrize("toy", sorted(BROKEN))
+def test_broken_toy_fails_exactly(run_toy: Runner, toy: str) -> None:
+    rec, run = run_toy(toy)
+    assert ids_with(run, Outcome.FAILED) == BROKEN[toy]
+    assert ids_with(run, Outcome.ERROR) == set()
+    outcomes = rec.countoutcomes()
+    assert outcomes[2] == sum(1 for c in run.checks if c.outcome is Outcome.FAILED)
+
+
+def test_broken_guard_fails_only_mock_rows(run_toy: Runner) -> None:
+    _, run = run_toy("MockInProduction", "-k", "guard_in_process")
+    failed = sorted(c.nodeid.split("[")[1] for c in run.checks if c.outcome is Outcome.FAILED)
+    assert failed and all(row.endswith("-mock]") for row in failed)
+    assert all("production" in row.lower() or "REQUIRE_KMS=true" in row for row in failed)
