@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .algorithms import Algorithm
 from .errors import ArchiveFormatError
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -22,7 +25,7 @@ def b64url_decode(text: str) -> bytes:
     if not isinstance(text, str):
         raise ArchiveFormatError(f"expected a base64url string, got {type(text).__name__}")
     stripped = text.rstrip("=")
-    if any(c in stripped for c in "+/ \n\r\t") or len(stripped) % 4 == 1:
+    if not _B64URL.fullmatch(stripped) or len(stripped) % 4 == 1:
         raise ArchiveFormatError("not valid base64url")
     try:
         return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
