@@ -48,6 +48,7 @@ SUITES: dict[str, str] = {
     "AIR": "airgap",
     "GRD": "guard",
     "MS": "multisig",
+    "REL": "reliability",
 }
 """id prefix -> suite name; the suite module is ``pytest_kmsconform.suites.test_<suite>``."""
 
@@ -63,6 +64,7 @@ FLAGS: dict[str, str] = {
     "NETWORK_ACCESS": "verification must work with no network at all",
     "FAIL_OPEN": "the service must refuse to start rather than fall back to a weak signer",
     "THRESHOLD": "N-of-M counting of independent signatures",
+    "RESILIENCE": "a backend fault must not lose, duplicate or corrupt a record, and retries must stay bounded",
 }
 
 _ID = re.compile(r"^KC-([A-Z]+)-(\d{3})$")

@@ -30,6 +30,7 @@ from pytest_kmsconform.reference_impl.backends.mock import MockBackend
 from pytest_kmsconform.reference_impl.clock import format_time
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
+from pytest_kmsconform.reference_impl.retry import RetryingKeyBackend, RetryingSigner
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
 from pytest_kmsconform.reference_impl.verifier import Verifier
@@ -134,9 +135,11 @@ class ProxyAdapterSigner:
     def __init__(self, handle: BackendHandle) -> None:
         from pytest_kmsconform.reference_impl.backends.signing_proxy import SigningProxyAdmin, signer_from_handle
 
-        self.inner = signer_from_handle(handle)
+        client = signer_from_handle(handle)
         admin_key = handle.env.get("SIGNING_PROXY_ADMIN_KEY")
-        self.admin = SigningProxyAdmin(self.inner, admin_key) if admin_key else None
+        self.admin = SigningProxyAdmin(client, admin_key) if admin_key else None
+        # Transient proxy failures (429, 5xx, resets) are retried with bounded backoff.
+        self.inner = RetryingSigner(client)
         self.sinks = _Sinks()
 
     @property
@@ -251,7 +254,8 @@ class ReferenceImplementation(ImplementationBase):
             if proxy.alg is not alg:
                 raise ConfigurationError(f"the signing proxy signs {proxy.alg.value}, not {alg.value}")
             return proxy
-        ring = KeyRing(self.key_backend(handle), alg, label)
+        # Bounded retry with backoff on throttling and transient backend errors (never on key creation).
+        ring = KeyRing(RetryingKeyBackend(self.key_backend(handle)), alg, label)
         ring.rotate()
         return RingAdapterSigner(ring)
 
