@@ -17,13 +17,17 @@ def _int_to_b64(value: int, length: int | None = None) -> str:
     return b64url_encode(value.to_bytes(size, "big"))
 
 
-def _b64_to_int(text: Any, what: str) -> int:
+def _b64_member(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
         raise KeyFormatError(f"JWK member {what!r} must be a base64url string")
     try:
-        return int.from_bytes(b64url_decode(text), "big")
+        return b64url_decode(text)
     except ValueError as exc:
         raise KeyFormatError(f"JWK member {what!r}: {exc}") from None
+
+
+def _b64_to_int(text: Any, what: str) -> int:
+    return int.from_bytes(_b64_member(text, what), "big")
 
 
 def public_key_to_jwk(key: PublicKey) -> dict[str, str]:
@@ -51,7 +55,7 @@ def jwk_to_public_key(jwk: dict[str, Any]) -> PublicKey:
         if kty == "OKP":
             if jwk.get("crv") != "Ed25519":
                 raise KeyFormatError(f"unsupported OKP curve {jwk.get('crv')!r}")
-            raw = b64url_decode(jwk.get("x", ""))
+            raw = _b64_member(jwk.get("x"), "x")
             if len(raw) != 32:
                 raise KeyFormatError("Ed25519 JWK 'x' must be 32 bytes")
             return ed25519.Ed25519PublicKey.from_public_bytes(raw)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -124,6 +125,8 @@ class KeyRing:
         self._cutover = cutover
         self._versions: list[KeyVersion] = []
         self._lock = threading.RLock()
+        self._depth = 0
+        self._queued: list[dict[str, Any]] = []
         self.event_sink = event_sink
 
     # -- queries ---------------------------------------------------------------------------
@@ -151,25 +154,39 @@ class KeyRing:
         return {"keys": keys}
 
     # -- transitions -----------------------------------------------------------------------
-    def _emit(self, event: str, version: KeyVersion, **extra: Any) -> None:
+    @contextmanager
+    def _transition(self) -> Iterator[None]:
+        """Hold the lock for a transition; its events reach the sink only once it is complete and
+        the lock is released (a sink that signs, such as an audit log, then sees the new state)."""
+        with self._lock:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                events, self._queued = (self._queued, []) if self._depth == 0 else ([], self._queued)
         if self.event_sink is not None:
-            self.event_sink(
-                {
-                    "type": f"key.{event}",
-                    "kid": version.kid,
-                    "alg": version.key.alg.value,
-                    "backend": self.backend.name,
-                    "at": format_time(self._clock()),
-                    **extra,
-                }
-            )
+            for event in events:
+                self.event_sink(event)
+
+    def _emit(self, event: str, version: KeyVersion, **extra: Any) -> None:
+        self._queued.append(
+            {
+                "type": f"key.{event}",
+                "kid": version.kid,
+                "alg": version.key.alg.value,
+                "backend": self.backend.name,
+                "at": format_time(self._clock()),
+                **extra,
+            }
+        )
 
     def _replace(self, old: KeyVersion, new: KeyVersion) -> None:
         self._versions[self._versions.index(old)] = new
 
     def rotate(self, *, activate: bool = True) -> KeyVersion:
         """Create a new version (pending); with ``activate`` (default) make it the signing key."""
-        with self._lock:
+        with self._transition():
             previous = self._versions[-1].key if self._versions else None
             key = self.backend.create_key(self.alg, self.label, previous)
             if any(v.kid == key.kid for v in self._versions):
@@ -183,7 +200,7 @@ class KeyRing:
 
     def activate(self, kid: str) -> KeyVersion:
         """Make a pending version the signing key; the previous active one is retired."""
-        with self._lock:
+        with self._transition():
             version = self.get(kid)
             now = self._clock()
             activated = replace(version, status=next_status(version.status, "activate"), not_before=now)
@@ -202,12 +219,12 @@ class KeyRing:
 
     def retire(self, kid: str) -> KeyVersion:
         """Retire an active version now (no key signs until another is activated)."""
-        with self._lock:
+        with self._transition():
             return self._retire(self.get(kid), self._clock())
 
     def revoke(self, kid: str, reason: str = "unspecified") -> KeyVersion:
         """Revoke immediately: the backend refuses the key and so does the ring."""
-        with self._lock:
+        with self._transition():
             version = self.get(kid)
             now = self._clock()
             revoked = replace(version, status=next_status(version.status, "revoke"), revoked_at=now)
