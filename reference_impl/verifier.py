@@ -243,6 +243,8 @@ def _code_of(exc: KmsConformError) -> FindingCode:
 # A signature check: (index, kid, alg, digest, signature, ts)
 _Task = tuple[int, str, str, bytes, bytes, str]
 _Result = tuple[FindingCode, int, str]
+_Link = tuple[int, "str | None", str]  # seq, prev_hash, hash
+_BatchResult = tuple[list["_Link | None"], list[_Result]]
 
 
 class Verifier:
@@ -304,9 +306,6 @@ class Verifier:
             return (FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}")
         return None
 
-    def check_batch(self, tasks: list[_Task]) -> list[_Result]:
-        return [r for t in tasks if (r := self._check(t)) is not None]
-
     # -- chains ----------------------------------------------------------------------------
     def verify_records(self, records: Iterable[AuditRecord]) -> list[Finding]:
         """Check the chain (genesis, seq, prev_hash links), each hash and each signature."""
@@ -357,64 +356,75 @@ class Verifier:
             return chain.findings()
         records_hash = hashlib.sha256()
         checkpoint: Checkpoint | None = None
-        count, head = 0, None
-        tasks: list[_Task] = []
+        count, start = 0, 0
+        batch: list[bytes] = []
         for line in lines:
             if checkpoint is not None:
                 chain.add(FindingCode.FORMAT_ERROR, count, "line after the checkpoint")
                 break
+            if b'"checkpoint"' in line[:32]:  # records start with {"hash": (canonical key order)
+                try:
+                    obj = loads_line(line)
+                except ArchiveFormatError:
+                    obj = None
+                if is_checkpoint_line(obj):
+                    try:
+                        checkpoint = Checkpoint.from_json(obj)
+                    except ArchiveFormatError as exc:
+                        chain.add(FindingCode.FORMAT_ERROR, None, f"checkpoint: {exc}")
+                        return chain.findings()
+                    continue
+            records_hash.update(line + b"\n")
+            batch.append(line)
+            count += 1
+            if len(batch) >= BATCH:
+                self._dispatch(chain, pool, start, batch)
+                start, batch = count, []
+        if batch:
+            self._dispatch(chain, pool, start, batch)
+        if pool is not None:
+            pool.drain(chain)
+        self._check_checkpoint(chain, checkpoint, count, chain.head, records_hash.hexdigest())
+        return chain.findings()
+
+    def _dispatch(self, chain: _Chain, pool: _Pool | None, start: int, batch: list[bytes]) -> None:
+        if pool is None:
+            chain.apply(start, self.check_lines(start, batch))
+        else:
+            pool.submit(start, batch, chain)
+
+    def check_lines(self, start: int, lines: list[bytes]) -> _BatchResult:
+        """Every check of a run of record lines except the links between records (which need order):
+        returns each record's link fields (``None`` if unparsable) and the findings."""
+        links: list[_Link | None] = []
+        results: list[_Result] = []
+        for offset, line in enumerate(lines):
+            index = start + offset
             try:
                 obj = loads_line(line)
             except ArchiveFormatError as exc:
-                chain.add(FindingCode.FORMAT_ERROR, count, f"record {count}: {exc}")
-                chain.lost()
-                records_hash.update(line + b"\n")
-                count += 1
+                links.append(None)
+                results.append((FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}"))
                 continue
-            if is_checkpoint_line(obj):
-                try:
-                    checkpoint = Checkpoint.from_json(obj)
-                except ArchiveFormatError as exc:
-                    chain.add(FindingCode.FORMAT_ERROR, None, f"checkpoint: {exc}")
-                    return chain.findings()
-                continue
-            records_hash.update(line + b"\n")
-            task = self._check_record(chain, count, obj)
-            if task is not None:
-                head = obj["hash"]
-                if pool is None:
-                    result = self._check(task)
-                    if result is not None:
-                        chain.add(*result)
-                else:
-                    tasks.append(task)
-                    if len(tasks) >= BATCH:
-                        pool.submit(tasks, chain)
-                        tasks = []
-            else:
-                head = obj.get("hash") if isinstance(obj, dict) else None
-            count += 1
-        if pool is not None:
-            if tasks:
-                pool.submit(tasks, chain)
-            pool.drain(chain)
-        self._check_checkpoint(chain, checkpoint, count, head, records_hash.hexdigest())
-        return chain.findings()
+            link, task = self._check_record(index, obj, results)
+            links.append(link)
+            if task is not None and (result := self._check(task)) is not None:
+                results.append(result)
+        return links, results
 
-    def _check_record(self, chain: _Chain, index: int, obj: Any) -> _Task | None:
-        """Chain and hash checks of one parsed record line; returns its signature check."""
+    def _check_record(self, index: int, obj: Any, results: list[_Result]) -> tuple[_Link | None, _Task | None]:
+        """Hash check of one parsed record line: its link fields and its signature check."""
         fields = _fast_fields(obj)
         if fields is None:  # something is off: let the strict parser name it
             try:
                 record = AuditRecord.from_json(obj)
             except ArchiveFormatError as exc:
-                chain.add(FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}")
-                chain.lost()
-                return None
+                results.append((FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}"))
+                return None, None
             sig = record.signature
             fields = (record.seq, record.ts, record.payload, record.prev_hash, record.hash, sig.kid, sig.alg, sig.value)
         seq, ts, payload, prev_hash, hash_, kid, alg, value = fields
-        chain.link(index, seq, prev_hash, hash_)
+        link = (seq, prev_hash, hash_)
         # Fast path: this encoder gives RFC 8785 bytes for most payloads; if the digest matches, the
         # bytes are the signed canonical bytes. Otherwise decide with the real canonicalizer.
         try:
@@ -425,12 +435,14 @@ class Verifier:
             try:
                 digest = _digest(canonicalize_payload(payload), prev_hash)
             except CanonicalizationError as exc:
-                chain.add(FindingCode.HASH_MISMATCH, index, f"record {index}: {exc}")
-                return None
+                results.append((FindingCode.HASH_MISMATCH, index, f"record {index}: {exc}"))
+                return link, None
             if digest.hex() != hash_:
-                chain.add(FindingCode.HASH_MISMATCH, index, f"record {index}: hash is not the digest of its payload")
-                return None
-        return (index, kid, alg, digest, value, ts)
+                results.append(
+                    (FindingCode.HASH_MISMATCH, index, f"record {index}: hash is not the digest of its payload")
+                )
+                return link, None
+        return link, (index, kid, alg, digest, value, ts)
 
     def _check_checkpoint(
         self, chain: _Chain, checkpoint: Checkpoint | None, count: int, head: str | None, records_sha256: str
@@ -531,6 +543,7 @@ class _Chain:
     """Sequential chain state plus findings: the first index and a count per code."""
 
     def __init__(self) -> None:
+        self.head: str | None = None
         self._prev: object | tuple[int, str] = _START
         self._first: dict[FindingCode, tuple[int | None, str]] = {}
         self._count: dict[FindingCode, int] = {}
@@ -544,6 +557,7 @@ class _Chain:
     def lost(self) -> None:
         """An unparsable record: the next one's link cannot be checked."""
         self._prev = _LOST
+        self.head = None
 
     def link(self, index: int, seq: int, prev_hash: str | None, hash_: str) -> None:
         prev = self._prev
@@ -559,6 +573,18 @@ class _Chain:
             elif seq != prev_seq + 1:
                 self.add(FindingCode.CHAIN_BROKEN, index, f"record {index}: seq {seq} does not follow {prev_seq}")
         self._prev = (seq, hash_)
+        self.head = hash_
+
+    def apply(self, start: int, batch: _BatchResult) -> None:
+        """Link a checked batch onto the chain, in order, and take its findings."""
+        links, results = batch
+        for offset, link in enumerate(links):
+            if link is None:
+                self.lost()
+            else:
+                self.link(start + offset, *link)
+        for result in results:
+            self.add(*result)
 
     def findings(self) -> list[Finding]:
         out = []
@@ -577,13 +603,16 @@ def _init_worker(jwks: dict[str, Any], hmac_secrets: dict[str, bytes]) -> None:
     _WORKER = Verifier(jwks, hmac_secrets=hmac_secrets)
 
 
-def _run_batch(tasks: list[_Task]) -> list[_Result]:
+def _run_lines(start: int, lines: list[bytes]) -> _BatchResult:
     assert _WORKER is not None
-    return _WORKER.check_batch(tasks)
+    return _WORKER.check_lines(start, lines)
 
 
 class _Pool:
-    """Batches of signature checks on a process pool, at most ``2 * workers`` batches in flight."""
+    """Batches of record lines checked on a process pool, at most ``2 * workers`` in flight.
+
+    This process reads and hashes the lines and links the chain; workers parse, hash and verify.
+    """
 
     def __init__(self, verifier: Verifier, workers: int) -> None:
         methods = multiprocessing.get_all_start_methods()
@@ -591,21 +620,21 @@ class _Pool:
         self._executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(verifier._jwks, verifier._hmac)
         )
-        self._inflight: list[Future[list[_Result]]] = []
+        self._inflight: list[tuple[int, Future[_BatchResult]]] = []
         self._limit = 2 * workers
 
-    def submit(self, tasks: list[_Task], chain: _Chain) -> None:
+    def submit(self, start: int, lines: list[bytes], chain: _Chain) -> None:
         while len(self._inflight) >= self._limit:
-            self._collect(self._inflight.pop(0), chain)
-        self._inflight.append(self._executor.submit(_run_batch, tasks))
+            self._collect(chain)
+        self._inflight.append((start, self._executor.submit(_run_lines, start, lines)))
 
-    def _collect(self, future: Future[list[_Result]], chain: _Chain) -> None:
-        for result in future.result():
-            chain.add(*result)
+    def _collect(self, chain: _Chain) -> None:
+        start, future = self._inflight.pop(0)
+        chain.apply(start, future.result())
 
     def drain(self, chain: _Chain) -> None:
         while self._inflight:
-            self._collect(self._inflight.pop(0), chain)
+            self._collect(chain)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
