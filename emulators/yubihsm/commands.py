@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from . import keys, rsawrap, wrap
+from . import attest, keys, rsawrap, wrap
 from .audit import NO_KEY
 from .defs import (
     AES_ALGORITHMS,
@@ -41,7 +41,7 @@ from .defs import (
     Origin,
 )
 from .errors import DeviceError
-from .objects import HsmObject, ListFilters, Material, require_capability
+from .objects import HsmObject, ListFilters, Material, PrivateKey, require_capability
 from .session import Permissions, Session
 
 if TYPE_CHECKING:
@@ -394,6 +394,28 @@ def derive_ecdh(ctx: Context, payload: bytes) -> bytes:
         return obj.material.exchange(ec.ECDH(), peer)
     except ValueError:
         raise DeviceError(Error.INVALID_DATA, "not a point on the key's curve") from None
+
+
+def sign_attestation_certificate(ctx: Context, payload: bytes) -> bytes:
+    if len(payload) != 4:
+        raise DeviceError(Error.WRONG_LENGTH, "SIGN_ATTESTATION_CERTIFICATE takes key id(2) attesting id(2)")
+    key_id, attesting_id = struct.unpack("!HH", payload)
+    ctx.target, ctx.second = key_id, attesting_id
+    store = ctx.device.objects
+    require_capability(ctx.permissions, Capability.SIGN_ATTESTATION_CERTIFICATE)
+    target = store.visible(ctx.permissions, key_id, ObjectType.ASYMMETRIC_KEY)
+    attesting: PrivateKey
+    if attesting_id == 0:
+        attesting, template = ctx.device.attestation_key, ctx.device.attestation_certificate
+    else:
+        key = store.use(
+            ctx.permissions, attesting_id, ObjectType.ASYMMETRIC_KEY, Capability.SIGN_ATTESTATION_CERTIFICATE
+        )
+        certificate = store.visible(ctx.permissions, attesting_id, ObjectType.OPAQUE)
+        assert not isinstance(key.material, bytes) and isinstance(certificate.material, bytes)
+        attesting, template = key.material, attest.load_template(certificate.material)
+    serial = (int.from_bytes(ctx.device.random(16), "big") >> 1) | 1
+    return attest.attest(target, attesting, template, ctx.device.version, ctx.device.config.serial, serial)
 
 
 # -- HMAC keys ---------------------------------------------------------------------------------
@@ -855,6 +877,7 @@ HANDLERS: dict[Command, Handler] = {
     Command.SIGN_ECDSA: sign_ecdsa,
     Command.SIGN_EDDSA: sign_eddsa,
     Command.DERIVE_ECDH: derive_ecdh,
+    Command.SIGN_ATTESTATION_CERTIFICATE: sign_attestation_certificate,
     Command.DECRYPT_PKCS1: decrypt_pkcs1,
     Command.DECRYPT_OAEP: decrypt_oaep,
     Command.GENERATE_HMAC_KEY: generate_hmac_key,

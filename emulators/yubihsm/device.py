@@ -5,13 +5,13 @@ monotonic) and randomness from ``random``; transports serialise calls (the devic
 re-entrant). Commands sent in the clear: ECHO, CREATE_SESSION, AUTHENTICATE_SESSION,
 SESSION_MESSAGE, DEVICE_INFO, GET_DEVICE_PUBLIC_KEY; everything else only inside a session.
 
-Gaps (documented in ``docs/emulators/yubihsm.md``): no OTP AEAD operations, attestation,
-templates/SSH certificates, RSA-OAEP decryption, asymmetric (RSA) wrap, algorithm toggles or FIPS
-mode; RSA key generation is never seeded.
+Gaps (documented in ``docs/emulators/yubihsm.md``): no OTP AEAD operations, templates/SSH
+certificates, algorithm toggles or FIPS mode; RSA key generation is never seeded.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import struct
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
-from . import frames, scp03
+from . import attest, frames, scp03
 from .audit import ERROR_RESULT, NO_KEY, AuditLog
 from .commands import HANDLERS, After, Context
 from .defs import LOG_CAPACITY, Algorithm, Command, Error, ObjectType
@@ -37,6 +37,7 @@ Version = tuple[int, int, int]
 DEFAULT_VERSION: Version = (2, 4, 0)
 DEFAULT_SERIAL = 20260001
 PART_NUMBER = "KMSCONFORM-SIM"
+ATTESTATION_EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 
 
 class ManualClock:
@@ -96,6 +97,10 @@ class Device:
         self.sessions = SessionTable()
         self.audit = AuditLog(self.config.log_capacity)
         self._device_key = self._new_device_key()
+        # The built-in attestation key (attesting id 0): the device key, with a fixed validity window
+        # so that no clock is read.
+        self.attestation_key = self._device_key
+        self.attestation_certificate = attest.self_signed(self._device_key, self.config.serial, ATTESTATION_EPOCH)
         self.boot_time = self.clock()
         self.reset()
 

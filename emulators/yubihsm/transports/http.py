@@ -28,6 +28,7 @@ MIN_BODY, MAX_BODY = 3, 3139
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one frame per round trip: Nagle + delayed ACK would add 40 ms
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: request lines would flood test output."""
