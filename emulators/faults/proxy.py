@@ -51,6 +51,7 @@ class _Stop(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes; no 40 ms Nagle stall
     server: _ProxyServer
 
     def log_message(self, format: str, *args: Any) -> None:
