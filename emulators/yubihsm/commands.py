@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from . import attest, keys, rsawrap, wrap
+from . import attest, keys, otp, rsawrap, wrap
 from .audit import NO_KEY
 from .defs import (
     AES_ALGORITHMS,
@@ -772,6 +772,69 @@ def put_otp_aead_key(ctx: Context, payload: bytes) -> bytes:
     return _create(ctx, Capability.PUT_OTP_AEAD_KEY, header, ObjectType.OTP_AEAD_KEY, rest, len(rest), Origin.IMPORTED)
 
 
+def generate_otp_aead_key(ctx: Context, payload: bytes) -> bytes:
+    header, rest = _header(payload)
+    length = OTP_AEAD_ALGORITHMS.get(header.algorithm)
+    if length is None or len(rest) != 4:
+        raise DeviceError(
+            Error.INVALID_DATA, "GENERATE_OTP_AEAD_KEY takes a header with an OTP algorithm and nonce id(4)"
+        )
+    ctx.device.objects.check_create(
+        ctx.permissions, Capability.GENERATE_OTP_AEAD_KEY, header.domains, header.capabilities
+    )
+    material = rest + ctx.device.key_bytes(length)
+    return _create(
+        ctx,
+        Capability.GENERATE_OTP_AEAD_KEY,
+        header,
+        ObjectType.OTP_AEAD_KEY,
+        material,
+        len(material),
+        Origin.GENERATED,
+    )
+
+
+def _otp_key(ctx: Context, object_id: int, capability: Capability) -> tuple[bytes, bytes]:
+    """(AES key, nonce id) of an OTP AEAD key object the session may use for ``capability``."""
+    obj = ctx.device.objects.use(ctx.permissions, object_id, ObjectType.OTP_AEAD_KEY, capability)
+    assert isinstance(obj.material, bytes)
+    return obj.material[4:], obj.material[:4]
+
+
+def create_otp_aead(ctx: Context, payload: bytes) -> bytes:
+    object_id, secret = _id_and_rest(ctx, payload)
+    key, nonce_id = _otp_key(ctx, object_id, Capability.CREATE_OTP_AEAD)
+    return otp.seal(key, nonce_id, ctx.device.random(otp.NONCE), secret)
+
+
+def randomize_otp_aead(ctx: Context, payload: bytes) -> bytes:
+    object_id, rest = _id_and_rest(ctx, payload)
+    if rest:
+        raise DeviceError(Error.WRONG_LENGTH, "RANDOMIZE_OTP_AEAD takes an object id only")
+    key, nonce_id = _otp_key(ctx, object_id, Capability.RANDOMIZE_OTP_AEAD)
+    return otp.seal(key, nonce_id, ctx.device.random(otp.NONCE), ctx.device.random(otp.SECRET))
+
+
+def decrypt_otp(ctx: Context, payload: bytes) -> bytes:
+    object_id, rest = _id_and_rest(ctx, payload)
+    key, nonce_id = _otp_key(ctx, object_id, Capability.DECRYPT_OTP)
+    if len(rest) != otp.AEAD_LENGTH + 16:
+        raise DeviceError(Error.WRONG_LENGTH, "DECRYPT_OTP takes an AEAD and a 16-byte OTP")
+    secret = otp.open_aead(key, nonce_id, rest[: otp.AEAD_LENGTH])
+    return otp.decrypt_otp(secret, rest[otp.AEAD_LENGTH :])
+
+
+def rewrap_otp_aead(ctx: Context, payload: bytes) -> bytes:
+    if len(payload) != 4 + otp.AEAD_LENGTH:
+        raise DeviceError(Error.WRONG_LENGTH, "REWRAP_OTP_AEAD takes from id(2) to id(2) and an AEAD")
+    from_id, to_id = struct.unpack_from("!HH", payload)
+    ctx.target, ctx.second = from_id, to_id
+    key, nonce_id = _otp_key(ctx, from_id, Capability.REWRAP_FROM_OTP_AEAD_KEY)
+    new_key, new_nonce_id = _otp_key(ctx, to_id, Capability.REWRAP_TO_OTP_AEAD_KEY)
+    secret = otp.open_aead(key, nonce_id, payload[4:])
+    return otp.seal(new_key, new_nonce_id, ctx.device.random(otp.NONCE), secret)
+
+
 # -- RSA decryption ----------------------------------------------------------------------------
 def decrypt_pkcs1(ctx: Context, payload: bytes) -> bytes:
     object_id, data = _id_and_rest(ctx, payload)
@@ -902,6 +965,11 @@ HANDLERS: dict[Command, Handler] = {
     Command.ENCRYPT_CBC: encrypt_cbc,
     Command.DECRYPT_CBC: decrypt_cbc,
     Command.PUT_OTP_AEAD_KEY: put_otp_aead_key,
+    Command.GENERATE_OTP_AEAD_KEY: generate_otp_aead_key,
+    Command.CREATE_OTP_AEAD: create_otp_aead,
+    Command.RANDOMIZE_OTP_AEAD: randomize_otp_aead,
+    Command.DECRYPT_OTP: decrypt_otp,
+    Command.REWRAP_OTP_AEAD: rewrap_otp_aead,
     Command.GET_LOG_ENTRIES: get_log_entries,
     Command.SET_LOG_INDEX: set_log_index,
     Command.SET_OPTION: set_option,
