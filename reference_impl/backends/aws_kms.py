@@ -175,25 +175,40 @@ class AwsKmsBackend:
     :param client: a boto3 KMS client (real AWS or an emulator's ``endpoint_url``).
     :param namespace: first alias component; keeps runs and xdist workers apart.
     :param deletion_window_days: when set (7..30), revocation also schedules the key's deletion.
+    :param unsupported: algorithms this KMS cannot do, with the reason (from the handle's
+        ``details["unsupported"]``, algorithm name -> reason).
     """
 
     name = BACKEND_NAME
 
-    def __init__(self, client: Any, *, namespace: str = "kmsconform", deletion_window_days: int | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        namespace: str = "kmsconform",
+        deletion_window_days: int | None = None,
+        unsupported: Mapping[Algorithm, str] | None = None,
+    ) -> None:
         if deletion_window_days is not None and not 7 <= deletion_window_days <= 30:
             raise ConfigurationError("deletion_window_days must be between 7 and 30 (AWS KMS's window)")
         self.client = client
         self.namespace = namespace
         self.deletion_window_days = deletion_window_days
+        self.unsupported: dict[Algorithm, str] = dict(unsupported or {})
         self._lock = threading.Lock()
 
     def algorithms(self) -> frozenset[Algorithm]:
-        return frozenset(KMS_ALGORITHMS)
+        """All five, less what this KMS declares it cannot do (LocalStack: no Ed25519)."""
+        return frozenset(KMS_ALGORITHMS) - set(self.unsupported)
 
     def _spec(self, key: BackendKey) -> KmsAlgorithm:
         return KMS_ALGORITHMS[key.alg]
 
     def create_key(self, alg: Algorithm, label: str, previous: BackendKey | None) -> BackendKey:
+        if alg in self.unsupported:
+            raise UnsupportedAlgorithm(
+                f"{alg.value} on this KMS: {self.unsupported[alg]}", UnsupportedReason.BACKEND_CANNOT_DO_ALGORITHM
+            )
         spec = KMS_ALGORITHMS[alg]
         version = 1
         if previous is not None:
@@ -334,7 +349,8 @@ def key_backend_from_handle(handle: BackendHandle) -> AwsKmsBackend:
         raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not aws-kms")
     factory = handle.details.get("client_factory")
     client = factory() if factory is not None else client_from_env(handle.env)
-    return AwsKmsBackend(client, namespace=handle.namespace)
+    unsupported = {Algorithm.parse(name): str(why) for name, why in handle.details.get("unsupported", {}).items()}
+    return AwsKmsBackend(client, namespace=handle.namespace, unsupported=unsupported)
 
 
 def signer_from_env(env: Mapping[str, str]) -> AwsKmsSigner:

@@ -13,10 +13,6 @@ from pytest_kmsconform import backend_registry
 from pytest_kmsconform.backend_api import BackendHandle
 
 BACKEND = os.environ.get("KMSCONFORM_AWS_BACKEND", "aws-kms")
-# What a backend cannot do, with the reason (a declared gap is skipped, anything else must pass).
-GAPS: dict[str, dict[Algorithm, str]] = {
-    "localstack": {Algorithm.ED25519: "LocalStack 4.13.1 has no ECC_NIST_EDWARDS25519 key spec"},
-}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +26,7 @@ def handle() -> Iterator[BackendHandle]:
 
 
 @pytest.fixture
-def supports() -> dict[Algorithm, str]:
-    """Algorithm -> reason, for algorithms the selected backend declares it cannot do."""
-    return GAPS.get(BACKEND, {})
+def supports(handle: BackendHandle) -> dict[Algorithm, str]:
+    """Algorithm -> reason, for algorithms the backend's handle declares it cannot do (a declared gap
+    is skipped; anything else must pass)."""
+    return {Algorithm.parse(name): reason for name, reason in handle.details.get("unsupported", {}).items()}

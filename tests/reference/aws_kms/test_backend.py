@@ -21,6 +21,7 @@ from pytest_kmsconform.reference_impl.errors import (
     InvalidSignature,
     KeyRevoked,
     KeyStateError,
+    UnsupportedAlgorithm,
 )
 from pytest_kmsconform.reference_impl.jwk import jwk_to_public_key
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
@@ -33,9 +34,12 @@ DIGEST = hashlib.sha256(b"audit record").digest()
 
 @pytest.mark.parametrize("alg", list(Algorithm), ids=str)
 def test_ring_rotates_signs_and_verifies(handle: BackendHandle, alg: Algorithm, supports: dict[Algorithm, str]) -> None:
-    if alg in supports:
-        pytest.skip(f"{handle.name} cannot do {alg.value}: {supports[alg]}")
     backend = key_backend_from_handle(handle)
+    if alg in supports:
+        assert alg not in backend.algorithms()
+        with pytest.raises(UnsupportedAlgorithm):
+            KeyRing(backend, alg, "gap")
+        pytest.skip(f"{handle.name} cannot do {alg.value}: {supports[alg]}")
     ring = KeyRing(backend, alg, f"ring-{alg.value}")
     first = ring.rotate()
     signer = RingSigner(ring)
@@ -194,3 +198,10 @@ def test_handle_of_other_kind_is_refused(handle: BackendHandle) -> None:
     other = BackendHandle(name="vault", kind="vault", env={}, version="x")
     with pytest.raises(ConfigurationError):
         key_backend_from_handle(other)
+
+
+def test_declared_gap_refuses_key_creation(handle: BackendHandle) -> None:
+    backend = AwsKmsBackend(handle.details["client_factory"](), unsupported={Algorithm.ED25519: "no Ed25519"})
+    assert Algorithm.ED25519 not in backend.algorithms()
+    with pytest.raises(UnsupportedAlgorithm, match="no Ed25519"):
+        backend.create_key(Algorithm.ED25519, "gap", None)
