@@ -168,26 +168,34 @@ def _kmsconform(*argv: str | Path, cwd: Path) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.fixture(scope="module")
-def e2e(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """One real run with a certificate, shared by the end-to-end assertions below."""
-    tmp = tmp_path_factory.mktemp("e2e")
+def _keypair(directory: Path) -> tuple[Path, Path]:
     key = ed25519.Ed25519PrivateKey.generate()
-    (tmp / "vendor").write_bytes(
+    private, public = directory / "vendor", directory / "vendor.pub"
+    private.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    (tmp / "vendor.pub").write_bytes(
+    public.write_bytes(
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
+    return private, public
+
+
+CERT_BACKENDS = "local,mock,aws-kms,signing-proxy"
+"""Every backend the guard checks need, so nothing is skipped and a certificate can be issued."""
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One real certified run, shared by the end-to-end assertions below."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    private, public = _keypair(tmp)
     proc = _kmsconform(
-        "run", "--backend", "local", "--backend", "mock", "--report", tmp / "out",
-        "--certify", "--signing-key", tmp / "vendor",
-        cwd=tmp,
-    )  # fmt: skip
-    return {"proc": proc, "dir": tmp}
+        "run", "--backend", CERT_BACKENDS, "--report", tmp / "out", "--certify", "--signing-key", private, cwd=tmp
+    )
+    return {"proc": proc, "dir": tmp, "pub": public}
 
 
-def test_e2e_reference_passes_on_local_and_mock(e2e: dict[str, object]) -> None:
+def test_e2e_reference_passes_and_is_certified(e2e: dict[str, object]) -> None:
     proc = e2e["proc"]
     assert isinstance(proc, subprocess.CompletedProcess)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -195,8 +203,10 @@ def test_e2e_reference_passes_on_local_and_mock(e2e: dict[str, object]) -> None:
     closing = lines[-1]
     passed = int(closing.split(" passed")[0])
     assert passed > 0 and closing == f"{passed} passed, 0 failed"
-    assert lines[-2].startswith(f"kmsconform: {passed}/{passed} (local, mock)")
-    assert any(line.startswith("  local / ") for line in lines), "no progress line"
+    assert lines[-2] == f"kmsconform: {passed}/{passed} (local, mock, aws-kms, signing-proxy)"
+    assert any(line.startswith("  aws-kms: emulator started, moto") for line in lines), proc.stdout
+    assert any(line.startswith("  local / signing: ") for line in lines), "no progress line"
+    assert any(line.startswith("certificate: ") for line in lines)
     header = next(line for line in lines if line.startswith("backend "))
     assert header.split()[:4] == ["backend", "suite", "passed", "failed"]
 
@@ -208,26 +218,49 @@ def test_e2e_reports_match_the_output(e2e: dict[str, object]) -> None:
     ]  # fmt: skip
     document, run = json_report.load(out / "report.json")
     assert document["summary"]["verdict"] == "pass"
-    assert {b.name: b.status for b in run.backends} == {"local": "started", "mock": "started"}
+    assert [(b.name, b.status) for b in run.backends] == [
+        ("local", "started"), ("mock", "started"), ("aws-kms", "started"), ("signing-proxy", "started"),
+    ]  # fmt: skip
     assert run.implementation and run.catalogue_digest.startswith("sha256:")
-    assert {c.backend for c in run.checks} >= {"local", "mock"}
+    assert {c.backend for c in run.checks} == {"", "local", "mock", "aws-kms", "signing-proxy"}
+    assert document["summary"]["badge"] in (out / "report.md").read_text(encoding="utf-8").splitlines()
 
 
 def test_e2e_certificate_verifies_offline(e2e: dict[str, object]) -> None:
-    tmp = Path(str(e2e["dir"]))
-    ok = _kmsconform(
-        "verify-cert", tmp / "out" / "certificate.json", "--key", tmp / "vendor.pub",
-        "--report", tmp / "out" / "report.json", cwd=tmp,
-    )  # fmt: skip
+    tmp, pub = Path(str(e2e["dir"])), Path(str(e2e["pub"]))
+    cert, report = tmp / "out" / "certificate.json", tmp / "out" / "report.json"
+    ok = _kmsconform("verify-cert", cert, "--key", pub, "--report", report, "--json", cwd=tmp)
     assert ok.returncode == 0, ok.stderr
-    report = json.loads((tmp / "out" / "report.json").read_text(encoding="utf-8"))
-    report["checks"][0]["outcome"] = "failed"
-    (tmp / "edited.json").write_text(json.dumps(report), encoding="utf-8")
-    bad = _kmsconform(
-        "verify-cert", tmp / "out" / "certificate.json", "--key", tmp / "vendor.pub", "--report", tmp / "edited.json",
-        cwd=tmp,
-    )  # fmt: skip
+    claims = json.loads(ok.stdout)
+    assert [b["name"] for b in claims["backends"]] == ["local", "mock", "aws-kms", "signing-proxy"]
+    assert claims["catalogue_digest_basis"] == "catalogue"
+    edited = json.loads(report.read_text(encoding="utf-8"))
+    edited["checks"][0]["outcome"] = "failed"
+    (tmp / "edited.json").write_text(json.dumps(edited), encoding="utf-8")
+    bad = _kmsconform("verify-cert", cert, "--key", pub, "--report", tmp / "edited.json", cwd=tmp)
     assert bad.returncode == 3, bad.stderr
+
+
+def test_e2e_local_and_mock_report_skips_and_refuse_a_certificate(tmp_path: Path) -> None:
+    private, _ = _keypair(tmp_path)
+    proc = _kmsconform(
+        "run", "--backend", "local", "--backend", "mock", "--report", tmp_path / "out",
+        "--certify", "--signing-key", private, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == run_cli.EXIT_NOT_CERTIFIED, proc.stdout + proc.stderr
+    closing = proc.stdout.rstrip("\n").splitlines()[-1]
+    document, _ = json_report.load(tmp_path / "out" / "report.json")
+    counts = document["counts"]
+    assert counts["skipped"] > 0 and counts["failed"] == 0
+    assert closing == f"{counts['passed']} passed, 0 failed, {counts['skipped']} skipped"
+    assert "certificate refused" in proc.stderr and "skipped: KC-GRD-" in proc.stderr
+    assert not (tmp_path / "out" / "certificate.json").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "junit.xml",
+        "report.html",
+        "report.json",
+        "report.md",
+    ]
 
 
 def test_e2e_json_and_quiet(tmp_path: Path) -> None:
@@ -237,7 +270,9 @@ def test_e2e_json_and_quiet(tmp_path: Path) -> None:
     json_report.validate(document)
     assert document["summary"]["verdict"] == "pass"
     err_lines = proc.stderr.rstrip("\n").splitlines()
-    assert err_lines[-1] == f"{document['counts']['passed']} passed, 0 failed"
+    counts = document["counts"]
+    skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
+    assert err_lines[-1] == f"{counts['passed']} passed, 0 failed{skipped}"
     assert not any(line.startswith("  mock / ") for line in err_lines), "-q prints no progress"
 
 
