@@ -481,6 +481,14 @@ _B64_TO_STD = bytes.maketrans(b"-_", b"+/")
 _RecordFields = tuple[int, str, Any, "str | None", str, str, str, bytes]
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def _is_hex(text: str) -> bool:
+    """Lower-case hex only (found by fuzzing: a 64-char non-hex prev_hash reached ``bytes.fromhex``)."""
+    return _HEX_DIGITS.issuperset(text)
+
+
 def _fast_fields(obj: Any) -> _RecordFields | None:
     """The fields of a well-formed record, cheaply; ``None`` when anything looks wrong."""
     if type(obj) is not dict or len(obj) != 6:
@@ -497,7 +505,7 @@ def _fast_fields(obj: Any) -> _RecordFields | None:
         or type(ts) is not str
         or type(hash_) is not str
         or len(hash_) != 64
-        or not (prev_hash is None or (type(prev_hash) is str and len(prev_hash) == 64 and prev_hash.islower()))
+        or not (prev_hash is None or (type(prev_hash) is str and len(prev_hash) == 64 and _is_hex(prev_hash)))
         or len(sig) != 3
         or type(kid) is not str
         or not kid
