@@ -48,7 +48,7 @@ def _extension(number: int, value: bytes) -> x509.Extension[x509.UnrecognizedExt
 CertificateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
-def _signing(key: PrivateKey) -> tuple[CertificateKey, hashes.HashAlgorithm | None]:
+def _signing(key: PrivateKey) -> tuple[CertificateKey, hashes.SHA256 | None]:
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         return key, hashes.SHA256()
     if isinstance(key, ed25519.Ed25519PrivateKey):

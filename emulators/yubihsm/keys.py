@@ -75,7 +75,7 @@ def is_asymmetric(algorithm: Algorithm) -> bool:
 
 
 def ec_length(algorithm: Algorithm) -> int:
-    return (CURVES[algorithm].key_size + 7) // 8
+    return (CURVES[algorithm]().key_size + 7) // 8
 
 
 def generate(algorithm: Algorithm, random: RandomSource | None) -> PrivateKey:
@@ -251,7 +251,7 @@ def _mgf1(seed: bytes, length: int, hash_name: str) -> bytes:
 
 
 OAEP_HASH_BY_LENGTH = {20: "sha1", 32: "sha256", 48: "sha384", 64: "sha512"}
-MGF1_NAMES = {
+MGF1_NAMES: dict[int, str] = {
     Algorithm.RSA_MGF1_SHA1: "sha1",
     Algorithm.RSA_MGF1_SHA256: "sha256",
     Algorithm.RSA_MGF1_SHA384: "sha384",

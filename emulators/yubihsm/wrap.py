@@ -106,7 +106,7 @@ def material_from_body(object_type: ObjectType, algorithm: Algorithm, body: byte
             if len(body) != 128:
                 raise DeviceError(Error.INVALID_DATA, "an Ed25519 body is 96 bytes, or 128 with the seed")
             key = keys.import_private(algorithm, body[96:])
-            if _ed25519_expanded(key) != body[:96]:
+            if not isinstance(key, ed25519.Ed25519PrivateKey) or _ed25519_expanded(key) != body[:96]:
                 raise DeviceError(Error.INVALID_DATA, "Ed25519 seed does not match the expanded key")
             return key, 0
     return body, 0

@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ...backend_api import BackendHandle
+from pytest_kmsconform.backend_api import BackendHandle
+
 from ..algorithms import Algorithm
 from ..clock import format_time, utc_now
 from ..errors import (
@@ -179,7 +180,7 @@ class YubiHsmBackend:
     @classmethod
     def connect(cls, url: str, auth_key_id: int = 1, password: str = "password", **kw: Any) -> YubiHsmBackend:
         """Over the yubihsm-connector protocol at ``url``."""
-        from yubihsm import YubiHsm
+        from yubihsm.core import YubiHsm
 
         return cls(lambda: YubiHsm.connect(url), auth_key_id, password, **kw)
 
@@ -188,7 +189,7 @@ class YubiHsmBackend:
         cls, backend_factory: Callable[[], Any], auth_key_id: int = 1, password: str = "password", **kw: Any
     ) -> YubiHsmBackend:
         """Over an in-process ``yubihsm`` backend object (``transceive``/``close``), e.g. the simulator's."""
-        from yubihsm import YubiHsm
+        from yubihsm.core import YubiHsm
 
         return cls(lambda: YubiHsm(backend_factory()), auth_key_id, password, **kw)
 
@@ -248,6 +249,7 @@ class YubiHsmBackend:
         from yubihsm.objects import AsymmetricKey, HmacKey
 
         device_label = label[:40]
+        obj: Any
         if alg is Algorithm.HMAC_SHA256:
             caps = CAPABILITY.SIGN_HMAC | CAPABILITY.VERIFY_HMAC
             obj = self._guard(
@@ -296,7 +298,7 @@ class YubiHsmBackend:
             return None
         from yubihsm.objects import AsymmetricKey
 
-        obj = AsymmetricKey(self._session, _parse_ref(key.ref))
+        obj: Any = AsymmetricKey(self._session, _parse_ref(key.ref))
         public = self._guard(lambda: obj.get_public_key())
         if not isinstance(public, ed25519.Ed25519PublicKey | rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             raise SigningFailed(f"unexpected public key type {type(public).__name__}")
