@@ -18,7 +18,7 @@ from pytest_kmsconform.adapter import AdapterError, Implementation, ImplSigner
 from pytest_kmsconform.backends import BackendPool, require_backend
 from pytest_kmsconform.capabilities import DEDICATED_KINDS
 from pytest_kmsconform.checks import Target, spec_of
-from pytest_kmsconform.loader import load_implementation
+from pytest_kmsconform.loader import AdapterSettings, load_implementation
 from pytest_kmsconform.options import get_config
 
 IMPL_KEY = pytest.StashKey[Implementation]()
@@ -38,7 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not kc.enabled:
         return
     try:
-        config.stash[IMPL_KEY] = load_implementation(kc.impl)
+        settings = AdapterSettings(api_key=kc.api_key, admin_key=kc.admin_key, timeout_s=kc.impl_timeout_s)
+        config.stash[IMPL_KEY] = load_implementation(kc.impl, settings)
     except AdapterError as exc:
         raise pytest.UsageError(str(exc)) from None
 

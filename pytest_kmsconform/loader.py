@@ -16,13 +16,34 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from pytest_kmsconform.adapter import AdapterError, Implementation
 
 Loader = Callable[[str], Implementation]
 
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    """Settings the language-neutral loaders (``http``, ``https``, ``cmd``) take besides the spec.
+
+    :param api_key: API key for an HTTP implementation (secret, kept out of reprs).
+    :param admin_key: admin key for its optional ``/admin/*`` endpoints (secret).
+    :param timeout_s: longest wait for one answer.
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    admin_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 30.0
+
+
+SettingsLoader = Callable[[str, AdapterSettings], Implementation]
+
 SCHEMES: dict[str, str] = {
     "reference": "pytest_kmsconform.reference_adapter:load",
+    "http": "pytest_kmsconform.adapters.http:load",
+    "https": "pytest_kmsconform.adapters.http:load",
+    "cmd": "pytest_kmsconform.adapters.cmd.adapter:load",
 }
 """scheme -> ``module:function`` taking the full spec and returning an implementation."""
 
@@ -88,15 +109,19 @@ def check_implementation(obj: object, spec: str) -> Implementation:
     return obj
 
 
-def load_implementation(spec: str) -> Implementation:
-    """Load the implementation named by ``spec``; every failure is an :class:`ImplLoadError`."""
+def load_implementation(spec: str, settings: AdapterSettings | None = None) -> Implementation:
+    """Load the implementation named by ``spec``; every failure is an :class:`ImplLoadError`.
+
+    The reserved schemes' loaders also receive ``settings`` (defaults when ``None``).
+    """
     scheme = scheme_of(spec)
     if scheme == "python":
         return load_python(spec)
     if scheme in _runtime:
-        loader = _runtime[scheme]
-    elif scheme in SCHEMES:
-        loader = _resolve(SCHEMES[scheme])
-    else:
+        return check_implementation(_runtime[scheme](spec), spec)
+    if scheme not in SCHEMES:
         raise ImplLoadError(f"--kmsconform-impl scheme {scheme!r} is reserved but no adapter for it is installed")
-    return check_implementation(loader(spec), spec)
+    if scheme in RESERVED:
+        with_settings: SettingsLoader = _resolve(SCHEMES[scheme])  # type: ignore[assignment]
+        return check_implementation(with_settings(spec, settings or AdapterSettings()), spec)
+    return check_implementation(_resolve(SCHEMES[scheme])(spec), spec)

@@ -22,6 +22,7 @@ from pytest_kmsconform import backend_registry
 DEFAULT_IMPL = "reference"
 DEFAULT_REVOCATION_WINDOW_S = 10.0
 DEFAULT_AUDIT_RECORDS = 6
+DEFAULT_IMPL_TIMEOUT_S = 30.0
 
 _HELP = {
     "enable": "run the bundled kmsconform conformance suites",
@@ -30,6 +31,9 @@ _HELP = {
     "report": "write the JSON report to PATH (and a Markdown summary beside it)",
     "revocation_window": "seconds to keep retrying before revocation must have taken effect (eventual consistency)",
     "audit_records": "records appended per audit-chain check",
+    "api_key": "API key sent to an http(s):// implementation (never printed)",
+    "admin_key": "admin key for the optional /admin/* endpoints of an http(s):// implementation",
+    "impl_timeout": "seconds to wait for each answer of an http(s):// or cmd: implementation",
 }
 
 INI_KEYS: dict[str, str] = {
@@ -39,6 +43,9 @@ INI_KEYS: dict[str, str] = {
     "report": "kmsconform_report",
     "revocation_window": "kmsconform_revocation_window",
     "audit_records": "kmsconform_audit_records",
+    "api_key": "kmsconform_api_key",
+    "admin_key": "kmsconform_admin_key",
+    "impl_timeout": "kmsconform_impl_timeout",
 }
 ENV_KEYS: dict[str, str] = {
     "enable": "KMSCONFORM",
@@ -47,6 +54,10 @@ ENV_KEYS: dict[str, str] = {
     "report": "KMSCONFORM_REPORT",
     "revocation_window": "KMSCONFORM_REVOCATION_WINDOW",
     "audit_records": "KMSCONFORM_AUDIT_RECORDS",
+    # the seed's own variable names (seed 001), so a proxy's environment can be reused as is
+    "api_key": "SIGNING_PROXY_API_KEY",
+    "admin_key": "SIGNING_PROXY_ADMIN_KEY",
+    "impl_timeout": "KMSCONFORM_IMPL_TIMEOUT",
 }
 
 
@@ -61,6 +72,9 @@ class KmsconformConfig:
     :param revocation_window_s: longest wait for a revocation to take effect.
     :param audit_records: records appended by the audit-chain checks.
     :param sources: for each setting, where its value came from (``cli``, ``ini``, ``env``, ``default``, ``factory``).
+    :param api_key: API key for ``http(s)://`` implementations (secret: never in reprs or headers).
+    :param admin_key: admin key for their optional ``/admin/*`` endpoints (secret).
+    :param impl_timeout_s: longest wait for one answer of an ``http(s)://`` or ``cmd:`` implementation.
     """
 
     enabled: bool
@@ -70,6 +84,9 @@ class KmsconformConfig:
     revocation_window_s: float
     audit_records: int
     sources: Mapping[str, str] = field(default_factory=dict)
+    api_key: str | None = field(default=None, repr=False)
+    admin_key: str | None = field(default=None, repr=False)
+    impl_timeout_s: float = DEFAULT_IMPL_TIMEOUT_S
 
     def header_lines(self) -> list[str]:
         src = self.sources
@@ -108,12 +125,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=_HELP["audit_records"],
     )
+    for key, metavar in (("api_key", "KEY"), ("admin_key", "KEY"), ("impl_timeout", "SECONDS")):
+        group.addoption(
+            f"--kmsconform-{key.replace('_', '-')}",
+            dest=f"kmsconform_{key}",
+            metavar=metavar,
+            default=None,
+            help=_HELP[key],
+        )
     parser.addini(INI_KEYS["enable"], _HELP["enable"], type="bool", default=None)
     parser.addini(INI_KEYS["impl"], _HELP["impl"], type="string", default=None)
     parser.addini(INI_KEYS["backend"], _HELP["backend"], type="args", default=None)
     parser.addini(INI_KEYS["report"], _HELP["report"], type="string", default=None)
     parser.addini(INI_KEYS["revocation_window"], _HELP["revocation_window"], type="string", default=None)
     parser.addini(INI_KEYS["audit_records"], _HELP["audit_records"], type="string", default=None)
+    for key in ("api_key", "admin_key", "impl_timeout"):
+        parser.addini(INI_KEYS[key], _HELP[key], type="string", default=None)
 
 
 def _pick(key: str, factory: Any, cli: Any, ini: Any, env: Mapping[str, str], default: Any) -> tuple[Any, str]:
@@ -201,6 +228,8 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
         get("revocation_window", DEFAULT_REVOCATION_WINDOW_S), "--kmsconform-revocation-window", float, 0.0
     )
     records = _as_number(get("audit_records", DEFAULT_AUDIT_RECORDS), "--kmsconform-audit-records", int, 3)
+    api_key, admin_key = get("api_key", None), get("admin_key", None)
+    timeout = _as_number(get("impl_timeout", DEFAULT_IMPL_TIMEOUT_S), "--kmsconform-impl-timeout", float, 0.001)
     return KmsconformConfig(
         enabled=enabled,
         impl=impl,
@@ -209,6 +238,9 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
         revocation_window_s=float(window),
         audit_records=int(records),
         sources=sources,
+        api_key=None if api_key is None else str(api_key),
+        admin_key=None if admin_key is None else str(admin_key),
+        impl_timeout_s=float(timeout),
     )
 
 
