@@ -173,6 +173,10 @@ class RunCommand:
             print(pytest_output.getvalue(), file=err)
             return EXIT_HARNESS
         run = complete_backends(observer.run, names, unavailable)
+        for backend in run.backends:  # under xdist, backends start on workers: announce them now
+            if backend.name not in observer.announced and backend.name not in unavailable:
+                detail = backend.version if backend.status == "started" else f"{backend.status}: {backend.reason}"
+                progress(f"  {backend.name}: {detail}")
         if observer.collect_errors:
             # a suite module that does not import means checks silently missing: never a pass
             print("kmsconform run: collection errors:", file=err)

@@ -50,6 +50,7 @@ class RunObserver:
         self._pending: list[str] = []
         self._collected = False
         self.run: RunResult | None = None
+        self.announced: set[str] = set()
         self.collect_errors: list[str] = []
 
     def group_of(self, nodeid: str) -> tuple[str, str]:
@@ -83,6 +84,7 @@ class RunObserver:
     @pytest.hookimpl(optionalhook=True)
     def pytest_kmsconform_backend_started(self, config: pytest.Config, backend: BackendInfo, duration_s: float) -> None:
         # Called inside a fixture while output is captured: queue the line, print it at the next report.
+        self.announced.add(backend.name)
         if backend.status == "started":
             self._pending.append(f"  {backend.name}: emulator started, {backend.version} ({duration_s:.1f} s)")
         else:

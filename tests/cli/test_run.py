@@ -283,3 +283,55 @@ def test_e2e_with_xdist_merges_workers(tmp_path: Path) -> None:
     one, two = json.loads(single.stdout), json.loads(multi.stdout)
     assert [c["nodeid"] for c in one["checks"]] == [c["nodeid"] for c in two["checks"]]
     assert one["counts"] == two["counts"]
+
+
+BROKEN_ADAPTER = '''
+from pytest_kmsconform.reference_adapter import ReferenceImplementation
+
+
+class _AcceptsAnything:
+    """Wraps the reference verifier but never rejects a signature: an auth bypass."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def verify_signature(self, digest, signature, *, at=None):
+        return None
+
+    def verify_archive(self, path):
+        return self._inner.verify_archive(path)
+
+
+class AcceptsAnySignature(ReferenceImplementation):
+    name = "accepts-any-signature"
+
+    def verifier(self, jwks):
+        return _AcceptsAnything(super().verifier(jwks))
+'''
+
+
+def test_e2e_broken_implementation_fails_and_is_not_certified(tmp_path: Path) -> None:
+    (tmp_path / "broken_adapter.py").write_text(BROKEN_ADAPTER, encoding="utf-8")
+    private, _ = _keypair(tmp_path)
+    env_path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_kmsconform.cli", "run", "--impl", "broken_adapter:AcceptsAnySignature",
+         "--backend", "local", "-q", "--report", str(tmp_path / "out"), "--certify", "--signing-key", str(private)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": env_path}, capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == run_cli.EXIT_FAILED, proc.stdout + proc.stderr
+    document, run = json_report.load(tmp_path / "out" / "report.json")
+    failed = document["counts"]["failed"] + document["counts"]["error"]
+    assert failed > 0 and run.implementation == "accepts-any-signature"
+    lines = proc.stdout.rstrip("\n").splitlines()
+    assert lines[-1].startswith(f"{document['counts']['passed']} passed, {failed} failed")
+    assert {c.check_id for c in run.checks if c.outcome.value == "failed"} >= {"KC-SIG-007"}
+    assert "certificate refused" in proc.stderr and "check instance(s) failed: " in proc.stderr
+    assert "KC-SIG-007@local" in proc.stderr
+    assert not (tmp_path / "out" / "certificate.json").exists()
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "### failed: KC-SIG-007 (local, " in markdown
+    assert (tmp_path / "out" / "report.html").read_text(encoding="utf-8").count('<tr class="failed">') == document[
+        "counts"
+    ]["failed"]
