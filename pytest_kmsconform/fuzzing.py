@@ -68,7 +68,16 @@ def check_canonical_value(value: Any) -> None:
     except KmsConformError:
         return
     text = out.decode("utf-8")
-    assert canonicalize_payload(json.loads(text)) == out, "canonicalization is not idempotent"
+    # Read back with RFC 8785's number model (every number a double); a plain json.loads turns an
+    # integral float >= 2**53 into an int that canonicalize_payload refuses (a known, reported bug,
+    # pinned by an xfail test in tests/reliability/test_properties.py).
+    again = json.loads(text, parse_int=_double_if_beyond_exact)
+    assert canonicalize_payload(again) == out, "canonicalization is not idempotent"
+
+
+def _double_if_beyond_exact(literal: str) -> int | float:
+    value = int(literal)
+    return float(value) if abs(value) >= 2**53 else value
 
 
 def canonical_target(data: bytes) -> None:
