@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from bench_lib import BenchResult, latency_summary, time_calls
-from pytest_kmsconform import backend_registry
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
+
+from pytest_kmsconform import backend_registry
 
 SignerFactory = Callable[[], AbstractContextManager[Signer]]
 
@@ -41,7 +42,6 @@ def _provider_signer(name: str, make: Callable[..., Signer], **options: str) -> 
 def moto_in_process() -> Iterator[Signer]:
     import boto3
     from moto import mock_aws
-
     from pytest_kmsconform.emulators.aws_kms.install import fidelity_kms
     from pytest_kmsconform.reference_impl.backends.aws_kms import AwsKmsBackend
 
@@ -95,9 +95,13 @@ def run(count: int) -> list[BenchResult]:
     version = ring.rotate()
     raw = latency_summary(time_calls(lambda: ring.backend.sign(version.key, digest), max(count, 2000)))
     results = [
-        BenchResult("sign: local ring signer", latency_summary(time_calls(
-            lambda: RingSigner(ring).sign_digest(digest), max(count, 2000)))["ops_per_s"],
-            "ops/s", "raw local ed25519 sign", raw["ops_per_s"]),
+        BenchResult(
+            "sign: local ring signer",
+            latency_summary(time_calls(lambda: RingSigner(ring).sign_digest(digest), max(count, 2000)))["ops_per_s"],
+            "ops/s",
+            "raw local ed25519 sign",
+            raw["ops_per_s"],
+        ),
     ]
     for label, factory in PATHS.items():
         reason = None
@@ -110,6 +114,14 @@ def run(count: int) -> list[BenchResult]:
         with factory() as signer:
             signer.sign_digest(digest)  # warm-up: sessions, connections, key caches
             summary = latency_summary(time_calls(lambda s=signer: s.sign_digest(digest), count))
-        results.append(BenchResult(f"sign: {label}", summary["ops_per_s"], "ops/s", "raw local ed25519 sign",
-                                   raw["ops_per_s"], notes={**summary, "calls": count}))
+        results.append(
+            BenchResult(
+                f"sign: {label}",
+                summary["ops_per_s"],
+                "ops/s",
+                "raw local ed25519 sign",
+                raw["ops_per_s"],
+                notes={**summary, "calls": count},
+            )
+        )
     return results

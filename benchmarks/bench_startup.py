@@ -17,10 +17,11 @@ from collections.abc import Callable
 
 from bench_backends import PATHS
 from bench_lib import BenchResult
-from pytest_kmsconform import backend_registry
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
+
+from pytest_kmsconform import backend_registry
 
 DIGEST = os.urandom(32)
 
@@ -53,8 +54,13 @@ def _plain_moto_first_sign() -> None:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        client = boto3.client("kms", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                              aws_access_key_id="x", aws_secret_access_key="y")
+        client = boto3.client(
+            "kms",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+        )
         key = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
         client.sign(KeyId=key, Message=DIGEST, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256")
     finally:
@@ -82,14 +88,34 @@ def _aws_p256_first_sign(name: str) -> None:
 def run(repeats: int) -> list[BenchResult]:
     local = _median_seconds(_local_first_sign, repeats)
     pairs: list[tuple[str, str, Callable[[], None], str, Callable[[], None]]] = [
-        ("aws-kms", "aws-kms (moto layer, HTTP)", lambda: _first_sign("aws-kms (moto layer, HTTP)"),
-         "plain moto server, first P-256 sign", _plain_moto_first_sign),
-        ("vault", "vault (OpenBao Transit, hvac)", lambda: _first_sign("vault (OpenBao Transit, hvac)"),
-         "bare bao server -dev to healthy", _bare_openbao_healthy),
-        ("yubihsm", "yubihsm (simulator, HTTP connector SCP03)",
-         lambda: _first_sign("yubihsm (simulator, HTTP connector SCP03)"), "local in-memory key", _local_first_sign),
-        ("signing-proxy", "signing-proxy (local ed25519, HTTP)",
-         lambda: _first_sign("signing-proxy (local ed25519, HTTP)"), "local in-memory key", _local_first_sign),
+        (
+            "aws-kms",
+            "aws-kms (moto layer, HTTP)",
+            lambda: _first_sign("aws-kms (moto layer, HTTP)"),
+            "plain moto server, first P-256 sign",
+            _plain_moto_first_sign,
+        ),
+        (
+            "vault",
+            "vault (OpenBao Transit, hvac)",
+            lambda: _first_sign("vault (OpenBao Transit, hvac)"),
+            "bare bao server -dev to healthy",
+            _bare_openbao_healthy,
+        ),
+        (
+            "yubihsm",
+            "yubihsm (simulator, HTTP connector SCP03)",
+            lambda: _first_sign("yubihsm (simulator, HTTP connector SCP03)"),
+            "local in-memory key",
+            _local_first_sign,
+        ),
+        (
+            "signing-proxy",
+            "signing-proxy (local ed25519, HTTP)",
+            lambda: _first_sign("signing-proxy (local ed25519, HTTP)"),
+            "local in-memory key",
+            _local_first_sign,
+        ),
     ]
     results = []
     for name, label, ours, baseline_name, baseline in pairs:
@@ -99,14 +125,30 @@ def run(repeats: int) -> list[BenchResult]:
             continue
         value = _median_seconds(ours, repeats)
         base = local if baseline is _local_first_sign else _median_seconds(baseline, repeats)
-        results.append(BenchResult(f"start-up to first sign: {label}", value * 1000, "ms", baseline_name,
-                                   base * 1000, notes={"repeats": repeats}))
+        results.append(
+            BenchResult(
+                f"start-up to first sign: {label}",
+                value * 1000,
+                "ms",
+                baseline_name,
+                base * 1000,
+                notes={"repeats": repeats},
+            )
+        )
     localstack_reason = backend_registry.get("localstack").unavailable_reason()
     if localstack_reason is None:
         ours = _median_seconds(lambda: _aws_p256_first_sign("aws-kms"), repeats)
         value = _median_seconds(lambda: _aws_p256_first_sign("localstack"), 1)
-        results.append(BenchResult("start-up to first P-256 sign: localstack", value * 1000, "ms",
-                                   "our moto layer (HTTP), same calls", ours * 1000, notes={"repeats": 1}))
+        results.append(
+            BenchResult(
+                "start-up to first P-256 sign: localstack",
+                value * 1000,
+                "ms",
+                "our moto layer (HTTP), same calls",
+                ours * 1000,
+                notes={"repeats": 1},
+            )
+        )
     else:
         print(f"  localstack not measured: {localstack_reason}")
     return results
