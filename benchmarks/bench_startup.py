@@ -70,9 +70,8 @@ def _plain_moto_first_sign() -> None:
 def _bare_openbao_healthy() -> None:
     from pytest_kmsconform.emulators.vault.openbao import OpenBaoServer
 
-    with OpenBaoServer(mount=None) as server:
-        with urllib.request.urlopen(f"{server.url}/v1/sys/health", timeout=10) as response:
-            response.read()
+    with OpenBaoServer(mount=None) as server, urllib.request.urlopen(f"{server.url}/v1/sys/health", timeout=10) as r:
+        r.read()
 
 
 def _aws_p256_first_sign(name: str) -> None:
