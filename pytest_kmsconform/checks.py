@@ -156,20 +156,30 @@ def suite_modules() -> list[str]:
     return [f"pytest_kmsconform.suites.test_{name}" for name in sorted(set(SUITES.values()))]
 
 
-def _specs_in_module(module: Any) -> Iterator[CheckSpec]:
+def _specs_in_module(module: Any) -> Iterator[tuple[str, CheckSpec]]:
     for name, func in sorted(vars(module).items()):
         if not name.startswith("test_") or not inspect.isfunction(func):
             continue
         for mark in getattr(func, "pytestmark", []):
             if mark.name == MARKER:
-                yield spec_from_kwargs(dict(mark.kwargs), f"{module.__name__}.{name}")
+                yield name, spec_from_kwargs(dict(mark.kwargs), f"{module.__name__}.{name}")
+
+
+def catalogue_index() -> dict[tuple[str, str], CheckSpec]:
+    """(module file stem, test function name) -> spec, for the bundled suites."""
+    index: dict[tuple[str, str], CheckSpec] = {}
+    for module_name in suite_modules():
+        module = importlib.import_module(module_name)
+        for name, spec in _specs_in_module(module):
+            index[(module_name.rpartition(".")[2], name)] = spec
+    return index
 
 
 def catalogue() -> list[CheckSpec]:
     """Every check of the bundled suites, sorted by id; duplicate ids raise."""
     specs: list[CheckSpec] = []
     for module_name in suite_modules():
-        specs.extend(_specs_in_module(importlib.import_module(module_name)))
+        specs.extend(spec for _, spec in _specs_in_module(importlib.import_module(module_name)))
     seen: dict[str, CheckSpec] = {}
     for spec in specs:
         if spec.check_id in seen:

@@ -26,10 +26,12 @@ from pytest_kmsconform.checks import (
     CheckDefinitionError,
     catalogue,
     catalogue_digest,
+    catalogue_index,
     current_target,
     spec_of,
 )
 from pytest_kmsconform.options import get_config
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.results import BackendInfo, CheckResult, Outcome, RunResult
 
 PROPERTY = "kmsconform"
@@ -70,6 +72,27 @@ def _meta(report: pytest.TestReport) -> dict[str, str] | None:
             meta: dict[str, str] = json.loads(str(value))
             return meta
     return None
+
+
+def meta_from_nodeid(nodeid: str) -> dict[str, str] | None:
+    """Metadata of a bundled check from its node id alone (for a worker that crashed in set-up)."""
+    path, _, rest = nodeid.partition("::")
+    func, _, param = rest.partition("[")
+    spec = catalogue_index().get((path.rpartition("/")[2].removesuffix(".py"), func))
+    if spec is None:
+        return None
+    backend, alg, param = "", "", param.removesuffix("]")
+    for candidate in Algorithm:
+        if spec.scope != "none" and (param == candidate.value or param.endswith("-" + candidate.value)):
+            alg, backend = candidate.value, param.removesuffix(candidate.value).removesuffix("-")
+    return {
+        "check_id": spec.check_id,
+        "title": spec.title,
+        "source": spec.source,
+        "suite": spec.suite,
+        "backend": backend,
+        "alg": alg,
+    }
 
 
 def _message(report: pytest.TestReport) -> str:
@@ -139,6 +162,8 @@ class ResultCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         meta = _meta(report)
+        if meta is None and report.nodeid not in self.meta and report.when not in ("setup", "call", "teardown"):
+            meta = meta_from_nodeid(report.nodeid)  # a crash report carries no properties
         if meta is not None:
             self.meta[report.nodeid] = meta
         elif report.nodeid not in self.meta:

@@ -442,3 +442,15 @@ class PhonesHome(Correct):
 
     def verifier(self, jwks: Mapping[str, Any]) -> Any:
         return PhoneHomeVerifier(jwks)
+
+
+class CrashingSigner(ToySigner):
+    def rotate(self) -> str:
+        os._exit(3)
+
+
+class CrashesOnRotate(Correct):
+    """The process dies when asked to rotate (to test xdist crash handling)."""
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        return CrashingSigner(alg, label, handle.kind)

@@ -32,9 +32,10 @@ class Capture:
 
 @pytest.fixture
 def toys_on_path(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``kmsconform_toys`` importable here and in xdist workers."""
+    """Make ``kmsconform_toys`` importable here and in xdist workers (they start in the test dir)."""
     pytester.syspathinsert(EXAMPLES)
     monkeypatch.setenv("PYTHONPATH", str(EXAMPLES))
+    (pytester.path / "kmsconform_toys.py").write_text((EXAMPLES / "kmsconform_toys.py").read_text())
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ BROKEN = {
 
 
 def test_correct_toy_passes(run_toy: Runner) -> None:
-    rec, run = run_toy("Correct")
+    _, run = run_toy("Correct")
     failed = [(c.check_id, c.nodeid, c.message) for c in run.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
     assert failed == []
     counts = run.counts()
