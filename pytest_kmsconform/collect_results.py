@@ -184,7 +184,7 @@ class ResultCollector:
         if out:
             self.worker_backends.extend(out.get("backends", []))
             if out.get("impl") and self.impl_seen is None:
-                self.impl_seen = tuple(out["impl"])  # type: ignore[assignment]
+                self.impl_seen = (str(out["impl"][0]), str(out["impl"][1]))
         if error:
             worker = str(node.workerinput.get("workerid", "?"))
             for nodeid in [n for n in self.phases if self.nodes.get(n) == worker]:
@@ -297,7 +297,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     states = config.stash.get(STATES_KEY, [])
     config.workeroutput[PROPERTY] = {
         "backends": [{**asdict(s.info()), "duration_s": s.duration_s, "detail": describe(s)} for s in states],
-        "impl": list(config.stash[IMPL_SEEN_KEY]) if IMPL_SEEN_KEY in config.stash else None,
+        "impl": list(config.stash.get(IMPL_SEEN_KEY, ())) or None,
     }
 
 

@@ -37,10 +37,9 @@ SOURCE = (
 def test_verify_signature_offline(
     kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
 ) -> None:
-    assert kmsconform_target.alg is not None
-    key = kmsconform_memo.get(
-        ("air-key", kmsconform_target.alg), lambda: sup.ReferenceKey.create(kmsconform_target.alg, "air")
-    )  # type: ignore[arg-type]
+    alg = kmsconform_target.alg
+    assert alg is not None
+    key = kmsconform_memo.get(("air-key", alg), lambda: sup.ReferenceKey.create(alg, "air"))
     sig = key.signer.sign_digest(sup.digest("air"))
     jwks = json.loads(json.dumps(key.signer.jwks()))
     with network_blocked() as guard:

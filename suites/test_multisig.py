@@ -26,10 +26,11 @@ def _keys(memo: Memo) -> dict[str, ReferenceKey]:
     """Three allowed signers (mixed algorithms) and one outsider."""
     algs = {"alice": Algorithm.ED25519, "bob": Algorithm.ECDSA_P256_SHA256, "carol": Algorithm.ED25519}
     algs["mallory"] = Algorithm.ECDSA_P256_SHA256
-    return {
-        name: memo.get(("ms-key", name), lambda n=name, a=alg: ReferenceKey.create(a, f"ms-{n}"))
-        for name, alg in algs.items()
-    }
+    return {name: _key(memo, name, alg) for name, alg in algs.items()}
+
+
+def _key(memo: Memo, name: str, alg: Algorithm) -> ReferenceKey:
+    return memo.get(("ms-key", name), lambda: ReferenceKey.create(alg, f"ms-{name}"))
 
 
 def _manifest(keys: dict[str, ReferenceKey], threshold: int, sign: list[str]) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def _jwks(keys: dict[str, ReferenceKey]) -> dict[str, Any]:
     return merged_jwks(*(k.signer.jwks() for k in keys.values()))
 
 
-def _check(check_id: str, title: str, flags: list[str]) -> Any:
+def _check(check_id: str, title: str, flags: list[str]) -> pytest.MarkDecorator:
     return pytest.mark.kmsconform_check(id=check_id, title=title, source=SOURCE, requires=[MULTISIG], flags=flags)
 
 
