@@ -45,6 +45,7 @@ HOST_PINS = (f"localstack-core[base-runtime]=={VERSION}", "cbor2<6", "pyOpenSSL<
 PYTHON_ENV = "KMSCONFORM_LOCALSTACK_PYTHON"
 CACHE_ENV = "KMSCONFORM_CACHE_DIR"
 START_TIMEOUT = 60.0
+STOP_GRACE = 5.0
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # kmsconform algorithm -> why LocalStack cannot do it (handles carry it as details["unsupported"])
@@ -171,7 +172,8 @@ def run_on_host(python: str, port: int = 0) -> Iterator[tuple[str, float]]:
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout=15)
+                # hypercorn waits for clients' keep-alive connections; its state is in the temp root anyway
+                proc.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
