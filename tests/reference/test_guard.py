@@ -274,3 +274,25 @@ def test_service_process(env: dict[str, str], code: int, out: str, tmp_path: Any
         assert proc.stdout.strip() == out
     else:
         assert proc.stderr.startswith(out) and proc.stdout == ""
+
+
+def test_service_stays_up_until_sigterm(tmp_path: Any) -> None:
+    import os
+    import signal
+
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    proc = subprocess.Popen(
+        SERVICE[:-1], env={**clean, **BACKENDS["mock"]}, stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready mock aureus-signer-v1"
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
