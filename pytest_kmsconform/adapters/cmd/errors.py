@@ -1,0 +1,58 @@
+"""Errors of the subprocess adapter: whose fault it was (the child's protocol, or its answer)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_kmsconform.adapter import AdapterError
+from pytest_kmsconform.reference_impl.errors import (
+    BackendError,
+    BackendErrorCode,
+    CanonicalizationError,
+    GuardError,
+    InvalidSignature,
+    KeyNotValidAtTime,
+    KeyRevoked,
+    KeyStateError,
+    KmsConformError,
+    SigningFailed,
+    UnknownKey,
+)
+
+
+class ProtocolViolation(AdapterError):
+    """The child broke the protocol (bad JSON, schema mismatch, wrong id, early exit, no answer in
+    time). The child is stopped; every later request raises this again."""
+
+
+class ChildError(AdapterError):
+    """A typed error answer that has no reference exception (``BAD_REQUEST``, ``UNSUPPORTED``, ...)."""
+
+    def __init__(self, op: str, code: str, message: str) -> None:
+        super().__init__(f"{op}: {code}: {message}")
+        self.op, self.code = op, code
+
+
+def error_from_answer(op: str, error: Mapping[str, Any]) -> Exception:
+    """The exception for an ``{"ok": false, "error": {...}}`` answer (codes in ``docs/protocol.md``)."""
+    code, message = str(error["code"]), f"{op}: {error['message']}"
+    kid = str(error.get("kid", ""))
+    simple: dict[str, type[KmsConformError]] = {
+        "INVALID_SIGNATURE": InvalidSignature,
+        "UNKNOWN_KEY": UnknownKey,
+        "KEY_STATE": KeyStateError,
+        "SIGNING_FAILED": SigningFailed,
+        "CANONICALIZATION": CanonicalizationError,
+        "GUARD_REFUSED": GuardError,
+    }
+    if code in simple:
+        return simple[code](message)
+    if code == "KEY_REVOKED":
+        return KeyRevoked(message, kid)
+    if code == "KEY_NOT_VALID_AT_TIME":
+        return KeyNotValidAtTime(message, kid)
+    if code == "BACKEND_ERROR":
+        backend_code = BackendErrorCode(error.get("backend_code", "unavailable"))
+        return BackendError(message, code=backend_code, backend="cmd")
+    return ChildError(op, code, str(error["message"]))
