@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 from pytest_kmsconform.emulators.yubihsm import Device, DeviceConfig, ManualClock, scp03
+from pytest_kmsconform.emulators.yubihsm.commands import HANDLERS
+from pytest_kmsconform.emulators.yubihsm.frames import Frame
 from pytest_kmsconform.emulators.yubihsm.transports import LockedDevice
 from pytest_kmsconform.emulators.yubihsm.transports.http import ConnectorServer
 
@@ -184,3 +186,71 @@ def test_api_frames_and_device_errors_are_http_200(server: ConnectorServer) -> N
 )
 def test_connector_level_errors(server: ConnectorServer, method: str, path: str, body: bytes, status: int) -> None:
     assert _request(server, method, path, body)[0] == status
+
+
+# -- fuzzing: malformed input gets an error frame, never an exception --------------------------------
+
+COMMAND_CODES = sorted(int(c) for c in HANDLERS if c.name not in ("RESET_DEVICE", "CLOSE_SESSION"))
+
+
+def _is_frame(reply: bytes) -> bool:
+    return len(reply) >= 3 and int.from_bytes(reply[1:3], "big") == len(reply) - 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_fuzz_plain_frames(data: bytes) -> None:
+    device = Device(DeviceConfig(), clock=ManualClock(), random=fixed_random)
+    assert _is_frame(device.handle(data))
+
+
+_RSA = None
+
+
+def _populated() -> Device:
+    """A device with one object of each type at id 1 (and a few more), all capabilities, all domains."""
+    global _RSA
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from pytest_kmsconform.emulators.yubihsm.defs import ALL_CAPABILITIES, Algorithm, ObjectType, Origin
+    from pytest_kmsconform.emulators.yubihsm.objects import HsmObject, encode_label
+
+    if _RSA is None:
+        _RSA = rsa.generate_private_key(65537, 2048)
+    device = Device(DeviceConfig(), clock=ManualClock(), random=fixed_random)
+    n = _RSA.public_key().public_numbers().n.to_bytes(256, "big")
+    specs = [
+        (1, ObjectType.ASYMMETRIC_KEY, Algorithm.EC_ED25519, ed25519.Ed25519PrivateKey.generate()),
+        (2, ObjectType.ASYMMETRIC_KEY, Algorithm.EC_P256, ec.generate_private_key(ec.SECP256R1())),
+        (3, ObjectType.ASYMMETRIC_KEY, Algorithm.RSA_2048, _RSA),
+        (1, ObjectType.HMAC_KEY, Algorithm.HMAC_SHA256, b"h" * 32),
+        (1, ObjectType.WRAP_KEY, Algorithm.AES128_CCM_WRAP, b"w" * 16),
+        (2, ObjectType.WRAP_KEY, Algorithm.RSA_2048, _RSA),
+        (1, ObjectType.PUBLIC_WRAP_KEY, Algorithm.RSA_2048, n),
+        (1, ObjectType.OPAQUE, Algorithm.OPAQUE_DATA, b"opaque"),
+        (1, ObjectType.SYMMETRIC_KEY, Algorithm.AES128, b"s" * 16),
+        (1, ObjectType.OTP_AEAD_KEY, Algorithm.AES128_YUBICO_OTP, b"nid1" + b"o" * 16),
+    ]
+    for object_id, otype, alg, material in specs:
+        caps = int(ALL_CAPABILITIES)
+        device.objects.add(
+            HsmObject(object_id, otype, alg, encode_label(b"f"), 0xFFFF, caps, caps, Origin.IMPORTED, 1, material)
+        )
+    return device
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(COMMAND_CODES),
+    st.one_of(
+        st.binary(max_size=120),
+        st.tuples(st.sampled_from([b"\x00\x01", b"\x00\x02", b"\x00\x03"]), st.binary(max_size=120)).map(
+            lambda t: t[0] + t[1]
+        ),
+    ),
+)
+def test_fuzz_session_commands(code: int, payload: bytes) -> None:
+    device = _populated()
+    host = Host(device)
+    reply = host.send(Frame(code, payload).to_bytes())
+    assert _is_frame(reply) and reply[0] in (code | 0x80, 0x7F)
+    assert host.send(bytes.fromhex("010001aa")) == bytes.fromhex("810001aa")  # still in sync

@@ -26,7 +26,7 @@ SDIST = f"yubihsm-{YUBIHSM_VERSION}.tar.gz"
 REQUIRED_FILES = ("test_ec", "test_rsa", "test_hmac", "test_wrap", "test_delete", "test_auth", "test_basic")
 REQUIRED_FILES += ("test_logs", "test_reset")
 EXPECTED_TOTAL = 310
-MIN_PASSED = 300  # measured: see docs/emulators/yubihsm.md; a drop below this is a regression
+MIN_PASSED = 306  # measured 306 passed + 4 FIPS skips (docs/emulators/yubihsm.md); fewer is a regression
 HERE = Path(__file__).resolve().parent
 
 
