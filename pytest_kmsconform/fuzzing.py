@@ -9,7 +9,7 @@ tests in ``tests/reliability/test_properties.py``, by the atheris scripts in ``f
 Surfaces: RFC 8785 canonicalization, audit archive parsing and verification (random bytes and
 byte-level mutations of a valid archive), JWKS parsing and verification, the signing proxy's
 request handling, the YubiHSM frame layer and its SCP03 session layer (authenticated session,
-random encrypted commands and random session messages).
+random encrypted commands and random session messages), the subprocess protocol's answer handling.
 """
 
 from __future__ import annotations
@@ -281,6 +281,52 @@ def yubihsm_session_target(data: bytes) -> None:
         session.send_secure_cmd(cmd, payload)
 
 
+# -- subprocess protocol (host side) ---------------------------------------------------------------
+PROTOCOL_SEEDS = (
+    {"id": 1, "ok": False, "error": {"code": "BACKEND_ERROR", "message": "m", "backend_code": "throttled"}},
+    {"id": 1, "ok": False, "error": {"code": "KEY_REVOKED", "message": "m", "kid": "k-v1"}},
+    {"id": 1, "ok": True, "signature": {"kid": "k-v1", "alg": "ed25519", "sig": "AAAA"}},
+    {"cb": 1, "op": "host.sign", "handle": "h1", "digest": "00" * 32},
+)
+
+
+def check_protocol_answer(op: str, line: bytes) -> None:
+    """One answer line from a child, handled as ``ChildProcess`` does: a typed outcome only."""
+    from pytest_kmsconform import protocol
+    from pytest_kmsconform.adapter import AdapterError
+    from pytest_kmsconform.adapters.cmd.errors import error_from_answer
+
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return  # ChildProcess answers ProtocolViolation here
+    if not isinstance(message, dict):
+        return
+    if "cb" in message:
+        try:
+            protocol.validate_callback(message)
+        except protocol.MessageInvalid:
+            return
+        return
+    try:
+        protocol.validate_response(op, message)
+    except protocol.MessageInvalid:
+        return
+    if message["ok"] is False:
+        exc = error_from_answer(op, message["error"])
+        assert isinstance(exc, KmsConformError | AdapterError), type(exc)
+
+
+def protocol_target(data: bytes) -> None:
+    from pytest_kmsconform import protocol
+
+    m = Mutator(data)
+    op = protocol.OPS[m.byte() % len(protocol.OPS)]
+    seed = json.dumps(PROTOCOL_SEEDS[m.byte() % len(PROTOCOL_SEEDS)]).encode()
+    line = Mutator(data[m.pos :]).mutate(seed) if m.byte() % 4 else data[m.pos :]
+    check_protocol_answer(op, line)
+
+
 TARGETS: dict[str, Target] = {
     "canonical": canonical_target,
     "archive": archive_target,
@@ -290,5 +336,6 @@ TARGETS: dict[str, Target] = {
     "proxy": proxy_target,
     "yubihsm-frame": yubihsm_frame_target,
     "yubihsm-session": yubihsm_session_target,
+    "protocol": protocol_target,
 }
 """Fuzz target name -> function; ``fuzz/run_long.py NAME`` and ``fuzz/fuzz_target.py NAME`` use them."""

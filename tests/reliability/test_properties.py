@@ -166,3 +166,40 @@ def test_yubihsm_scp03_session_layer(data: bytes) -> None:
 def test_yubihsm_junk_gets_an_error_frame() -> None:
     answer = fuzzing._device().handle(b"\x99\x00\x00")
     assert answer[0] == 0x7F and answer[1:3] == b"\x00\x01"
+
+
+@SETTINGS
+@given(st.binary(max_size=300))
+def test_subprocess_protocol_answers(data: bytes) -> None:
+    fuzzing.protocol_target(data)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"not json", b"[" * 200_000, b'{"id": 99, "ok": true}', b"\xff\xfe", b'{"id": 1, "ok": "yes"}', b"[]"],
+    ids=["text", "deep-nesting", "wrong-id", "not-utf8", "bad-schema", "not-object"],
+)
+def test_a_child_printing_garbage_is_a_protocol_violation(garbage: bytes, tmp_path: Any) -> None:
+    """A real child process answering junk: the host raises ProtocolViolation promptly, never hangs."""
+    import sys
+    import time
+
+    from pytest_kmsconform.adapters.cmd.child import ChildProcess
+    from pytest_kmsconform.adapters.cmd.errors import ProtocolViolation
+
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import sys\n"
+        "sys.stdin.readline()\n"
+        f"sys.stdout.buffer.write({garbage!r} + b'\\n')\n"
+        "sys.stdout.flush()\n"
+        "sys.stdin.readline()\n"
+    )
+    child = ChildProcess([sys.executable, str(script)], timeout_s=10, callback=lambda message: {})
+    start = time.monotonic()
+    try:
+        with pytest.raises(ProtocolViolation):
+            child.request("hello", protocol=1)
+    finally:
+        child.close(grace_s=1)
+    assert time.monotonic() - start < 10
