@@ -11,6 +11,8 @@ import struct
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytest_kmsconform.emulators.yubihsm import Device, DeviceConfig, ManualClock, scp03
 from pytest_kmsconform.emulators.yubihsm.commands import HANDLERS
 from pytest_kmsconform.emulators.yubihsm.frames import Frame
