@@ -56,3 +56,23 @@ def test_verdict(mixed_run: RunResult, passing_run: RunResult, make_run: Any, ma
     assert summary.verdict(mixed_run) == "fail"
     assert summary.verdict(passing_run) == "pass"
     assert summary.verdict(make_run([make_check("KC-1", Outcome.NOT_APPLICABLE)])) == "fail"
+
+
+def test_terminal_ends_with_table_badge_and_closing_line(mixed_run: RunResult) -> None:
+    from pytest_kmsconform.report import terminal
+
+    lines = terminal.final_lines(mixed_run)
+    assert lines[-1] == "2 passed, 2 failed, 1 skipped"
+    assert lines[-2] == "kmsconform: 2/5 (local)"
+    assert "SKIPPED backend yubihsm: yubihsm extra missing" in lines
+    header = next(line for line in lines if line.startswith("backend"))
+    assert header.split("  ")[0] == "backend"
+    assert any(line.split() == ["local", "signing", "1", "1", "0", "1", "0"] for line in lines)
+    assert any(line.split() == ["(none)", "guard", "1", "0", "0", "0", "0"] for line in lines)
+
+
+def test_terminal_with_no_checks(make_run: Any) -> None:
+    from pytest_kmsconform.report import terminal
+
+    lines = terminal.final_lines(make_run([]))
+    assert "(no check ran)" in lines and lines[-1] == "0 passed, 0 failed"
