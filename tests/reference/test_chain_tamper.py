@@ -263,3 +263,21 @@ def test_hmac_chain_needs_the_secret(tmp_path: Path, make_signer: Callable[..., 
     wrong = Verifier({"keys": []}, hmac_secrets={signer.kid: b"not the secret"})
     assert FindingCode.BAD_SIGNATURE in codes(wrong.verify_archive(tmp_path / "a.jsonl"))
     assert FindingCode.UNKNOWN_KEY in codes(Verifier({"keys": []}).verify_archive(tmp_path / "a.jsonl"))
+
+
+@pytest.mark.parametrize("where", ["after-payload", "before-end"])
+def test_duplicate_payload_member_cannot_smuggle_a_payload(archive: Path, signer: RingSigner, where: str) -> None:
+    """The parser keeps the last duplicate member; the verifier must judge that one, not the signed bytes."""
+    raw = archive.read_bytes().split(b"\n")
+    line = raw[1 + 4]
+    evil = b',"payload":{"actor":"mallory"}'
+    if where == "after-payload":
+        at = line.index(b',"prev_hash":')
+    else:
+        at = len(line) - 1
+    raw[1 + 4] = line[:at] + evil + line[at:]
+    assert json.loads(raw[1 + 4])["payload"] == {"actor": "mallory"}
+    tampered = archive.with_name("dup.jsonl")
+    tampered.write_bytes(b"\n".join(raw))
+    found = codes(Verifier(signer.jwks()).verify_archive(tampered))
+    assert found[FindingCode.HASH_MISMATCH] == 4
