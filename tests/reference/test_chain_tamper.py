@@ -271,10 +271,7 @@ def test_duplicate_payload_member_cannot_smuggle_a_payload(archive: Path, signer
     raw = archive.read_bytes().split(b"\n")
     line = raw[1 + 4]
     evil = b',"payload":{"actor":"mallory"}'
-    if where == "after-payload":
-        at = line.index(b',"prev_hash":')
-    else:
-        at = len(line) - 1
+    at = line.index(b',"prev_hash":') if where == "after-payload" else len(line) - 1
     raw[1 + 4] = line[:at] + evil + line[at:]
     assert json.loads(raw[1 + 4])["payload"] == {"actor": "mallory"}
     tampered = archive.with_name("dup.jsonl")
