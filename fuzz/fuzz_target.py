@@ -12,6 +12,26 @@ from __future__ import annotations
 
 import sys
 
+INSTRUMENTED = (
+    "pytest_kmsconform.reference_impl.canonical",
+    "pytest_kmsconform.reference_impl.jwk",
+    "pytest_kmsconform.reference_impl.primitives",
+    "pytest_kmsconform.reference_impl.signature",
+    "pytest_kmsconform.reference_impl.verifier",
+    "pytest_kmsconform.reference_impl.audit.records",
+    "pytest_kmsconform.reference_impl.audit.archive",
+    "pytest_kmsconform.emulators.signing_proxy.wire",
+    "pytest_kmsconform.emulators.signing_proxy.responses",
+    "pytest_kmsconform.emulators.signing_proxy.models",
+    "pytest_kmsconform.emulators.yubihsm.frames",
+    "pytest_kmsconform.emulators.yubihsm.session",
+    "pytest_kmsconform.emulators.yubihsm.scp03",
+    "pytest_kmsconform.emulators.yubihsm.commands",
+    "pytest_kmsconform.emulators.yubihsm.device",
+    "pytest_kmsconform.protocol",
+    "pytest_kmsconform.adapters.cmd.errors",
+)
+
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
@@ -24,7 +44,13 @@ def main(argv: list[str]) -> int:
         return 0
     name = argv[1]
     with atheris.instrument_imports(include=["pytest_kmsconform"]):
+        import importlib
+
         from pytest_kmsconform import fuzzing
+
+        # Targets import lazily; import their code here so that it is instrumented (coverage-guided).
+        for module in INSTRUMENTED:
+            importlib.import_module(module)
 
     if name not in fuzzing.TARGETS:
         print(f"unknown target {name!r}; known: {', '.join(sorted(fuzzing.TARGETS))}", file=sys.stderr)
