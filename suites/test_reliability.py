@@ -65,13 +65,16 @@ class Rig:
     def problems(self, outcome: Outcome) -> list[str]:
         self.disarm()
         records = list(self.log.records())
-        if self.target.alg is not None and not self.target.alg.is_symmetric:
-            verifier = Verifier(self.signer.jwks())
+        asymmetric = self.target.alg is not None and not self.target.alg.is_symmetric
+        verifier = Verifier(self.signer.jwks()) if asymmetric else None
 
-            def verify(digest: bytes, sig: Signature) -> None:
+        def verify(digest: bytes, sig: Signature) -> None:
+            # asymmetric: the reference verifier from the key set alone; HMAC: the signer itself
+            if verifier is not None:
                 verifier.verify_signature(digest, sig)
-        else:
-            verify = self.signer.verify_signature
+            else:
+                self.signer.verify_signature(digest, sig)
+
         return audit_problems(records, outcome.acked, verify)
 
 

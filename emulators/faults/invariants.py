@@ -75,7 +75,7 @@ def audit_problems(
             problems.append(f"record {index}: payload stored twice (duplicate on retry)")
         payloads.add(canonical)
         try:
-            verify(bytes.fromhex(digest), Signature.from_json(rec.get("signature")))
+            verify(bytes.fromhex(digest), Signature.from_json(rec["signature"]))
         except Exception as exc:  # any rejection is a problem to report, whatever its type
             problems.append(f"record {index}: signature does not verify ({type(exc).__name__})")
         by_hash[str(rec.get("hash"))] = rec
