@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import io
 import sys
 import tempfile
@@ -145,6 +146,8 @@ class RunCommand:
                 raise UsageError(str(exc)) from None
         elif args.signing_key is not None:
             raise UsageError("--signing-key is only used with --certify")
+        if args.workers is not None and importlib.util.find_spec("xdist") is None:
+            raise UsageError("-n needs pytest-xdist: pip install pytest-xdist")
         names, unavailable = select_backends(args.backend)
         if not names:
             raise UsageError("no backend selected")

@@ -339,3 +339,12 @@ def test_e2e_broken_implementation_fails_and_is_not_certified(tmp_path: Path) ->
     assert (tmp_path / "out" / "report.html").read_text(encoding="utf-8").count('<tr class="failed">') == document[
         "counts"
     ]["failed"]
+
+
+def test_workers_need_xdist(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "xdist" else real(name, *a))
+    assert run_cli.COMMAND.run(_parse("-n", "2", "--backend", "local")) == run_cli.EXIT_USAGE
+    assert "-n needs pytest-xdist" in capsys.readouterr().err
