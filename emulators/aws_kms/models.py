@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from moto.core.base_backend import BackendDict
+from moto.core.base_backend import BackendDict, backend_lock
 from moto.kms.models import Key, KmsBackend
 from moto.kms.utils import _deserialize_ciphertext_blob
 
@@ -329,7 +329,43 @@ class FidelityKmsBackend(KmsBackend):
         return super().generate_data_key(key.id, encryption_context, number_of_bytes, key_spec)
 
 
-fidelity_kms_backends: BackendDict[FidelityKmsBackend] = BackendDict(FidelityKmsBackend, "kms")
+# the stores moto resets (mock_aws start/stop, /moto-api/reset)
+_REGISTERED: list[Any] = BackendDict._instances  # type: ignore[misc]
+
+
+class FidelityBackendDict(BackendDict[FidelityKmsBackend]):
+    """moto's per-account/region store, with one addition: while *pinned* (an HTTP emulator is serving
+    clients), moto's global resets skip it. ``mock_aws()`` resets every registered store when it
+    starts and stops; without this, any in-process moto test would wipe the keys of an emulator other
+    processes are using. Pinned state is cleared by :meth:`clear` (``KmsEmulator.reset``) only."""
+
+    def __init__(self) -> None:
+        super().__init__(FidelityKmsBackend, "kms")
+        self.pins = 0
+
+    def _unregister(self) -> None:
+        with backend_lock:
+            if self in _REGISTERED:
+                _REGISTERED.remove(self)
+
+    def _create_account_specific_backend(self, account_id: str) -> None:
+        super()._create_account_specific_backend(account_id)
+        if self.pins:
+            self._unregister()
+
+    def pin(self) -> None:
+        with backend_lock:
+            self.pins += 1
+            self._unregister()
+
+    def unpin(self) -> None:
+        with backend_lock:
+            self.pins -= 1
+            if not self.pins and len(self) and self not in _REGISTERED:
+                _REGISTERED.append(self)
+
+
+fidelity_kms_backends = FidelityBackendDict()
 
 
 def set_seed(seed: bytes | None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from .install import install, uninstall
+from .models import fidelity_kms_backends
 
 DEFAULT_REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kmsconform", "AWS_SECRET_ACCESS_KEY": "kmsconform-dummy-secret"}
@@ -54,12 +55,18 @@ class KmsEmulator:
             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
+    def reset(self) -> None:
+        """Drop every key and alias (moto's ``/moto-api/reset`` leaves a running emulator alone)."""
+        fidelity_kms_backends.clear()
+
     def __enter__(self) -> KmsEmulator:
         install(self.seed)
+        fidelity_kms_backends.pin()
         try:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             self._server.start()
         except BaseException:
+            fidelity_kms_backends.unpin()
             uninstall()
             raise
         return self
@@ -72,4 +79,5 @@ class KmsEmulator:
                 self._server.stop()
                 self._server = None
         finally:
+            fidelity_kms_backends.unpin()
             uninstall()

@@ -111,3 +111,18 @@ def test_kmsconform_emulate_subprocess() -> None:
             proc.kill()
             proc.wait(timeout=15)
         stderr.close()
+
+
+def test_emulator_state_survives_mock_aws_in_the_same_process() -> None:
+    from moto import mock_aws
+    from pytest_kmsconform.emulators.aws_kms import KmsEmulator
+
+    with KmsEmulator() as emulator:
+        client = emulator.client()
+        key = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        with mock_aws():  # moto resets every registered backend at start and stop
+            boto3.client("kms", region_name="us-east-1").list_keys()
+        assert client.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+        emulator.reset()
+        with pytest.raises(client.exceptions.NotFoundException):
+            client.describe_key(KeyId=key)
