@@ -246,6 +246,21 @@ def test_connector_provider_needs_its_url(monkeypatch: pytest.MonkeyPatch) -> No
         assert running.env["YUBIHSM_CONNECTOR_URL"] == "http://127.0.0.1:1" and running.kind == "yubihsm"
 
 
+def test_connector_provider_drives_a_device_behind_a_connector(
+    handle: BackendHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The opt-in real-device path, pointed at the simulator's connector as the stand-in device."""
+    monkeypatch.setenv("KMSCONFORM_YUBIHSM_URL", handle.env["YUBIHSM_CONNECTOR_URL"])
+    with ConnectorProvider().start(namespace="real") as running:
+        backend = key_backend_from_handle(running)
+        try:
+            key = backend.create_key(Algorithm.ECDSA_P256_SHA256, "over-connector", None)
+            public = backend.public_key(key)
+            verify_digest(key.alg, public, DIGEST, backend.sign(key, DIGEST))  # type: ignore[arg-type]
+        finally:
+            backend.close()
+
+
 def test_provider_rejects_unknown_options() -> None:
     with (
         pytest.raises(ValueError, match="unknown yubihsm option"),
