@@ -100,3 +100,26 @@ def pg_dsn(postgres_server: Any) -> Iterator[str]:
     yield postgres_server.dsn.replace("dbname=postgres", f"dbname={name}")
     with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+from pytest_kmsconform.emulators.faults.fixtures import (  # noqa: E402  (fixtures re-exported for the tests here)
+    fault_proxy_factory,
+    faulted_backend_fixture,
+)
+
+__all__ = ["fault_proxy_factory"]
+
+
+@pytest.fixture
+def upstream_handle(upstream: Any) -> Any:
+    """The scripted upstream as a ``signing-proxy`` backend handle."""
+    from pytest_kmsconform.backend_api import BackendHandle
+
+    return BackendHandle(
+        name="scripted", kind="signing-proxy", env={"SIGNING_PROXY_URL": upstream.url}, version="test", url=upstream.url
+    )
+
+
+throttled_upstream = faulted_backend_fixture(
+    "upstream_handle", {"seed": 1, "rules": [{"operation": "/sign/hash", "fault": "error", "error": "429"}]}
+)
