@@ -27,6 +27,11 @@ from yubihsm.objects import AsymmetricKey, AuthenticationKey, HmacKey, Opaque, W
 Connect = Callable[[], Any]
 
 
+def _public(key: Any) -> Any:
+    """The key's public key (the library's method is untyped)."""
+    return key.get_public_key()
+
+
 def _code(excinfo: pytest.ExceptionInfo[YubiHsmDeviceError]) -> ERROR:
     code: ERROR = excinfo.value.code
     return code
@@ -63,7 +68,7 @@ def test_wrong_password_is_detected_by_the_client(connect: Connect) -> None:
 )
 def test_generate_and_sign(session: Any, algorithm: ALGORITHM, capability: CAPABILITY) -> None:
     key = AsymmetricKey.generate(session, 0, "sign", 1, capability, algorithm)
-    public = key.get_public_key()
+    public = _public(key)
     data = os.urandom(100)
     if algorithm is ALGORITHM.EC_ED25519:
         public.verify(key.sign_eddsa(data), data)
@@ -100,7 +105,7 @@ def test_capabilities_and_domains_are_enforced(session: Any, connect: Connect) -
     hsm = connect()
     other = hsm.create_session_derived(limited.id, "pw2")
     with pytest.raises(YubiHsmDeviceError) as hidden:
-        AsymmetricKey(other, key.id).get_public_key()
+        _public(AsymmetricKey(other, key.id))
     assert _code(hidden) == ERROR.OBJECT_NOT_FOUND
     with pytest.raises(YubiHsmDeviceError) as outside:
         AsymmetricKey.generate(other, 0, "d1", 1, CAPABILITY.SIGN_ECDSA, ALGORITHM.EC_P256)
@@ -174,11 +179,11 @@ def test_export_and_import_wrapped(session: Any) -> None:
     key = AsymmetricKey.generate(
         session, 0, "exported", 1, CAPABILITY.SIGN_ECDSA | CAPABILITY.EXPORTABLE_UNDER_WRAP, ALGORITHM.EC_P256
     )
-    public = key.get_public_key()
+    public = _public(key)
     blob = wrap.export_wrapped(key)
     assert blob != wrap.export_wrapped(key)  # fresh nonce each time
     key.delete()
-    back = wrap.import_wrapped(blob)
+    back: Any = wrap.import_wrapped(blob)
     assert back.get_info().origin == ORIGIN.GENERATED | ORIGIN.IMPORTED_WRAPPED
     public.verify(back.sign_ecdsa(b"x"), b"x", ec.ECDSA(hashes.SHA256()))
     with pytest.raises(YubiHsmDeviceError) as exists:
@@ -267,7 +272,7 @@ def test_seeded_devices_generate_the_same_keys() -> None:
         hsm = yubihsm.YubiHsm(SimulatorBackend(device))
         with hsm.create_session_derived(1, "password") as session:
             key = AsymmetricKey.generate(session, 0, "seeded", 1, CAPABILITY.SIGN_EDDSA, ALGORITHM.EC_ED25519)
-            publics.append(key.get_public_key().public_bytes_raw())
+            publics.append(_public(key).public_bytes_raw())
     assert publics[0] == publics[1]
 
 

@@ -256,7 +256,8 @@ def test_connector_provider_drives_a_device_behind_a_connector(
         try:
             key = backend.create_key(Algorithm.ECDSA_P256_SHA256, "over-connector", None)
             public = backend.public_key(key)
-            verify_digest(key.alg, public, DIGEST, backend.sign(key, DIGEST))  # type: ignore[arg-type]
+            assert public is not None
+            verify_digest(key.alg, public, DIGEST, backend.sign(key, DIGEST))
         finally:
             backend.close()
 
