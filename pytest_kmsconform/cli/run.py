@@ -187,10 +187,16 @@ class RunCommand:
                 print(line, file=err)
 
         if args.report is not None:
+            stale = args.report / "certificate.json"
+            if stale.exists():  # a certificate from an earlier run must never sit beside this report
+                stale.unlink()
+                progress(f"removed {stale} from an earlier run")
             written = write_reports(run, args.report)
             progress(f"reports: {', '.join(str(p) for p in written.values())}")
         status = EXIT_OK if summary.verdict(run) == "pass" and not observer.collect_errors else EXIT_FAILED
-        if signing_key is not None:
+        if signing_key is not None and observer.collect_errors:
+            print("kmsconform run: certificate refused: some suite modules did not load", file=err)
+        elif signing_key is not None:
             status = _certify(run, args.report, signing_key, status, err, lambda line: _say(text_out, line))
         if args.json:
             print(json_report.render(run), end="", file=out)

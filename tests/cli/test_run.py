@@ -243,6 +243,8 @@ def test_e2e_certificate_verifies_offline(e2e: dict[str, object]) -> None:
 
 def test_e2e_local_and_mock_report_skips_and_refuse_a_certificate(tmp_path: Path) -> None:
     private, _ = _keypair(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "certificate.json").write_text("{}", encoding="utf-8")  # from an earlier run
     proc = _kmsconform(
         "run", "--backend", "local", "--backend", "mock", "--report", tmp_path / "out",
         "--certify", "--signing-key", private, cwd=tmp_path,
