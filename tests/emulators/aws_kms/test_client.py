@@ -6,12 +6,15 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from pytest_kmsconform.emulators.aws_kms import ed25519ph
+from moto import mock_aws
+from moto.moto_api._internal import mock_random
+from pytest_kmsconform.emulators.aws_kms import ed25519ph, fidelity_kms
 
 Kms = Any  # the conftest fixture object (mode, client, plain, key())
 
@@ -352,3 +355,25 @@ def test_dry_run_is_an_explicit_gap(fixed: Kms) -> None:
     with pytest.raises(ClientError) as exc:
         fixed.client.sign(KeyId=key, Message=MSG, SigningAlgorithm="ECDSA_SHA_256", DryRun=True)
     assert error_code(exc) == "KmsConformEmulatorGap"
+
+
+@pytest.mark.parametrize("mode", ["plain", "fixed"])
+def test_seeded_runs_reproduce_key_material(mode: str) -> None:
+
+    def one_run() -> tuple[str, bytes]:
+        with mock_aws():
+            mock_random.seed(42)  # what moto's /moto-api/seed does
+            client = boto3.client("kms", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+            if mode == "plain":
+                key = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+                return key, bytes(client.get_public_key(KeyId=key)["PublicKey"])
+            with fidelity_kms(seed=b"42"):
+                key = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+                return key, bytes(client.get_public_key(KeyId=key)["PublicKey"])
+
+    (id1, pub1), (id2, pub2) = one_run(), one_run()
+    assert id1 == id2  # both seed the ids
+    if mode == "plain":
+        assert pub1 != pub2  # moto's key material ignores the seed
+    else:
+        assert pub1 == pub2
