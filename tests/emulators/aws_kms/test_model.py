@@ -176,3 +176,21 @@ def test_seeded_backend_reproduces_ids_and_keys() -> None:
             set_seed(None)
 
     assert run() == run()
+
+
+def test_ed25519ph_matches_libsodium() -> None:
+    # libsodium's Ed25519ph hashes the message itself; ours takes PH(M) = SHA-512(M): they must agree
+    from nacl import bindings
+
+    seed = hashlib.sha256(b"libsodium cross-check").digest()
+    public, secret = bindings.crypto_sign_seed_keypair(seed)
+    assert ed25519ph.public_key(seed) == public
+    for message in (b"", b"abc", bytes(range(256)) * 20):
+        state = bindings.crypto_sign_ed25519ph_state()
+        bindings.crypto_sign_ed25519ph_update(state, message)
+        theirs = bindings.crypto_sign_ed25519ph_final_create(state, secret)
+        ours = ed25519ph.sign(seed, hashlib.sha512(message).digest())
+        assert ours == theirs
+        state = bindings.crypto_sign_ed25519ph_state()
+        bindings.crypto_sign_ed25519ph_update(state, message)
+        assert bindings.crypto_sign_ed25519ph_final_verify(state, ours, public)
