@@ -242,6 +242,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("kmsconform_target", targets, ids=[t.id for t in targets])
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run checks suite by suite in catalogue order (signing first: later suites build on it).
+
+    Only the positions held by checks are reordered; the sort is stable, so every xdist worker
+    gets the same order.
+    """
+    order = {suite: n for n, suite in enumerate(SUITES.values())}
+    slots = [i for i, item in enumerate(items) if item.get_closest_marker(MARKER) is not None]
+    ranked = sorted(
+        (items[i] for i in slots),
+        key=lambda item: order.get(str(item.path.stem).removeprefix("test_"), len(order)),
+    )
+    for i, item in zip(slots, ranked, strict=True):
+        items[i] = item
+
+
 @pytest.fixture
 def kmsconform_target(request: pytest.FixtureRequest) -> Target:
     """The :class:`Target` (backend, kind, algorithm) of the current check instance (function scope).
