@@ -254,9 +254,7 @@ class CmdImplementation(ImplementationBase):
         else:  # any other signer (a wrapper, another implementation's): the child calls back to sign
             host_id = self.hosts.add(signer)
             try:
-                answer = self.main.request(
-                    "audit.open", host_signer={"id": host_id, "alg": signer.alg.value}, **target
-                )
+                answer = self.main.request("audit.open", host_signer={"id": host_id, "alg": signer.alg.value}, **target)
             except BaseException:
                 self.hosts.remove(host_id)
                 raise

@@ -10,6 +10,7 @@ before the outer one, which any child that awaits the callback does.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -107,10 +108,8 @@ class ChildProcess:
     def _kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
     # -- messages ----------------------------------------------------------------------------------
     def _send(self, message: Mapping[str, Any]) -> None:
@@ -138,7 +137,7 @@ class ChildProcess:
             raise self._fail(f"{op}: answer line longer than {MAX_LINE} bytes")
         try:
             message = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deep nesting (fuzzing)
             raise self._fail(f"{op}: answer is not a JSON line: {line[:200]!r}") from None
         if not isinstance(message, dict):
             raise self._fail(f"{op}: answer is not a JSON object: {line[:200]!r}")
@@ -193,10 +192,8 @@ class ChildProcess:
         self._kill()
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

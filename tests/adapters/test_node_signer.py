@@ -1,0 +1,114 @@
+"""The Node.js example (``examples/node-signer``) through the subprocess adapter: it passes the
+suites, and its deliberately broken variant fails exactly the checks that catch the bug."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+
+NODE = shutil.which("node")
+SIGNER = Path(__file__).resolve().parents[2] / "examples" / "node-signer" / "signer.js"
+IMPL = f"cmd:{NODE} {SIGNER}"
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (the Node.js example needs it)")
+
+ASYMMETRIC = {"ed25519", "rsa-sha256", "rsa-pss-sha256", "ecdsa-p256-sha256"}
+
+
+def test_node_signer_passes_the_suites(run_suites: Callable[..., Any]) -> None:
+    run = run_suites(IMPL, backend="local,mock,signing-proxy")
+    counts = run.counts()
+    assert counts["failed"] == 0 and counts["error"] == 0, run.describe("failed") + run.describe("error")
+    assert run.returncode == 0, run.output[-3000:]
+    passed = run.ids("passed")
+    for suite in ("SIG", "ROT", "REV", "AUD", "AIR", "GRD"):
+        assert any(i.startswith(f"KC-{suite}-") for i in passed), f"no {suite} check passed"
+    # Declared capabilities run on every algorithm of the local backend ...
+    assert {c["alg"] for c in run.checks if c["check_id"] == "KC-SIG-001" and c["outcome"] == "passed"} >= ASYMMETRIC
+    # ... the air-gapped verifier process and the guard process run, not just the in-process forms.
+    assert {"KC-AIR-001", "KC-AIR-002", "KC-AIR-003", "KC-GRD-001", "KC-GRD-002"} <= passed
+    # What it does not declare is not applicable, with the reason.
+    na = run.with_outcome("not_applicable")
+    assert {c["check_id"] for c in na if c["suite"] == "multisig"} == {f"KC-MS-00{i}" for i in range(1, 7)}
+    proxy_rows = [c for c in run.checks if c["backend"] == "signing-proxy" and c["suite"] != "reliability"]
+    assert proxy_rows and all(c["outcome"] == "not_applicable" for c in proxy_rows)
+    assert all("backend kind signing-proxy not declared" in c["message"] for c in proxy_rows)
+
+
+EXPECTED_BROKEN = {
+    "KC-SIG-005": ASYMMETRIC | {"hmac-sha256"},  # the signer's own verify accepts changed digests
+    "KC-SIG-007": ASYMMETRIC,  # verifier: changed digest
+    "KC-SIG-008": ASYMMETRIC,  # verifier: changed signature
+    "KC-SIG-009": ASYMMETRIC,  # verifier: signature relabelled with another kid
+    "KC-AUD-018": ASYMMETRIC,  # archive: changed record signature not reported BAD_SIGNATURE
+}
+
+
+def test_broken_variant_fails_exactly_the_expected_checks(run_suites: Callable[..., Any]) -> None:
+    run = run_suites(IMPL, env={"KMSCONFORM_NODE_BROKEN": "accept-any-signature"})
+    failed: dict[str, set[str]] = {}
+    for check in run.with_outcome("failed"):
+        failed.setdefault(check["check_id"], set()).add(check["alg"])
+    assert failed == EXPECTED_BROKEN, run.describe("failed")
+    assert run.counts()["error"] == 0, run.describe("error")
+    assert run.returncode != 0
+    # Checks the bug does not touch still pass: the alg check and the hash chain are separate code.
+    assert {"KC-SIG-010", "KC-AUD-011", "KC-AUD-016", "KC-AIR-003"} <= run.ids("passed")
+
+
+def _node_canonical(values: list[Any]) -> list[bytes]:
+    script = (
+        f"const {{ canonicalize }} = require({json.dumps(str(SIGNER.parent / 'lib' / 'jcs.js'))});"
+        "const values = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "for (const v of values) process.stdout.write(canonicalize(v).toString('base64') + '\\n');"
+    )
+    assert NODE is not None
+    out = subprocess.run(
+        [NODE, "-e", script], input=json.dumps(values), capture_output=True, text=True, timeout=30, check=True
+    )
+    import base64
+
+    return [base64.b64decode(line) for line in out.stdout.splitlines()]
+
+
+JCS_CASES: list[Any] = [
+    {"b": 1, "a": [True, False, None], "c": {"z": "", "y": 0}},
+    {"\u20ac": "euro", "\r": "cr", "\ufb33": "hebrew", "1": "one", "\U0001f600": "emoji", "\u00f6": "o-umlaut"},
+    [0, -0.0, 1e21, 1e-7, 0.1, 333333333.33333329, 1e300, 4.5, 2**53 - 1, -(2**53 - 1), 5e-324, 1.7976931348623157e308],
+    ["\u0000\u0001\u001f", '"\\/', "\b\f\n\r\t", "\u007f\u0080\u2028\u2029", "caf\u00e9 \U0001f600"],
+    {"nested": [{"k": [1, {"x": "y"}]}], "": "empty key", "A": 1, "a": 2},
+]
+
+
+def test_node_jcs_matches_rfc8785() -> None:
+    got = _node_canonical(JCS_CASES)
+    assert got == [rfc8785.dumps(v) for v in JCS_CASES]
+
+
+def test_node_guard_process_message_and_exit() -> None:
+    assert NODE is not None
+    refused = subprocess.run(
+        [NODE, str(SIGNER), "service", "--check"],
+        env={"NODE_ENV": "production", "MOCK_AUDIT_SIGNING_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert refused.returncode != 0 and "Audit signing is required" in refused.stderr
+    allowed = subprocess.run(
+        [NODE, str(SIGNER), "service", "--check"],
+        env={"NODE_ENV": "production", "SIGNING_PROXY_URL": "https://signer.internal"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert allowed.returncode == 0, allowed.stderr
