@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kmsconform.loader import ImplLoadError, load_implementation, scheme_of
+from pytest_kmsconform.loader import SCHEMES, ImplLoadError, load_implementation, scheme_of
 from pytest_kmsconform.options import resolve_config
 
 
@@ -79,11 +79,12 @@ def test_disabled_resolves_without_touching_backends() -> None:
     assert not cfg.enabled and cfg.backends == ()
 
 
-def test_scheme_registry() -> None:
+def test_scheme_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scheme_of("reference") == "reference"
     assert scheme_of("mypkg.adapter:make_impl") == "python"
     assert scheme_of("http://127.0.0.1:8080") == "http"
     assert scheme_of("cmd:node signer.js") == "cmd"
+    monkeypatch.delitem(SCHEMES, "cmd")  # a reserved scheme whose adapter is not installed
     with pytest.raises(ImplLoadError, match="reserved"):
         load_implementation("cmd:node signer.js")
     with pytest.raises(ImplLoadError, match="cannot import"):
@@ -98,7 +99,7 @@ def test_scheme_registry() -> None:
     ("args", "message"),
     [
         (["--kmsconform-backend=nope"], "*unknown backend(s) nope*"),
-        (["--kmsconform-impl=http://127.0.0.1:9"], "*scheme 'http' is reserved*"),
+        (["--kmsconform-impl=http://127.0.0.1:9", "--kmsconform-impl-timeout=2"], "*cannot reach http://127.0.0.1:9*"),
         (["--kmsconform-impl=no_such_module_kc:make"], "*cannot import no_such_module_kc*"),
     ],
 )
