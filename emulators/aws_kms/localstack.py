@@ -129,8 +129,18 @@ def _prepare_root(python: str, root: Path) -> None:
     catalog_dir = Path("usr") / "lib" / "localstack"
     if not list((cache_root / catalog_dir).glob("service-catalog-*.dill")):
         (cache_root / catalog_dir).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "OVERRIDE_IN_DOCKER": "0", "FILESYSTEM_ROOT": str(cache_root)}
-        subprocess.run([python, "-m", "localstack.aws.spec"], env=env, capture_output=True, timeout=180, check=False)
+        # build in a private root, then move into place atomically (xdist workers may race here)
+        scratch = Path(tempfile.mkdtemp(prefix="catalog-", dir=cache_root))
+        (scratch / catalog_dir).mkdir(parents=True)  # the spec module writes only into an existing dir
+        try:
+            env = {**os.environ, "OVERRIDE_IN_DOCKER": "0", "FILESYSTEM_ROOT": str(scratch)}
+            subprocess.run(
+                [python, "-m", "localstack.aws.spec"], env=env, capture_output=True, timeout=180, check=False
+            )
+            for built in (scratch / catalog_dir).glob("service-catalog-*.dill"):
+                os.replace(built, cache_root / catalog_dir / built.name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     (root / catalog_dir).mkdir(parents=True, exist_ok=True)
     for catalog in (cache_root / catalog_dir).glob("service-catalog-*.dill"):
         shutil.copy2(catalog, root / catalog_dir / catalog.name)
