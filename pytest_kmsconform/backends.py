@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import pytest
 
@@ -176,6 +177,29 @@ def kmsconform_backend_pool(pytestconfig: pytest.Config) -> Iterator[BackendPool
     with BackendPool(namespace=run_namespace(pytestconfig), on_event=event, on_starting=starting) as pool:
         pytestconfig.stash[POOL_KEY] = pool
         yield pool
+
+
+def backend_fixture(name: str, *, options: dict[str, str] | None = None) -> Any:
+    """Make a session-scoped fixture returning the :class:`BackendHandle` of backend ``name``.
+
+    For your own tests against an emulator, in ``conftest.py``::
+
+        vault = backend_fixture("vault")
+
+        def test_transit(vault):
+            assert vault.env["VAULT_ADDR"].startswith("http://127.0.0.1:")
+
+    Without ``options`` it is the session's shared instance (one per xdist worker); with them, a
+    dedicated instance. A backend that cannot start here skips the test with the provider's reason.
+    """
+
+    @pytest.fixture(scope="session")
+    def _backend(kmsconform_backend_pool: BackendPool) -> BackendHandle:
+        handle = require_backend(kmsconform_backend_pool, name)
+        return handle if options is None else kmsconform_backend_pool.dedicated(name, dict(options))
+
+    _backend.__doc__ = f"The running {name} backend (session scope): a BackendHandle."
+    return _backend
 
 
 def require_backend(pool: BackendPool, name: str) -> BackendHandle:

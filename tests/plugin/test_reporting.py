@@ -85,3 +85,25 @@ def test_unavailable_backend_is_skipped_with_the_reason(pytester: pytest.Pyteste
     assert [(b.name, b.status, b.reason) for b in run.backends] == [
         ("nodocker", "skipped", "Docker is not reachable here")
     ]
+
+
+def test_backend_fixture_factory_for_own_tests(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from pytest_kmsconform.backends import backend_fixture
+
+        mock = backend_fixture("mock")
+        proxy_ed = backend_fixture("signing-proxy", options={"alg": "ed25519"})
+        """
+    )
+    pytester.makepyfile(
+        test_own="""
+        def test_mock(mock):
+            assert mock.kind == "mock" and mock.env["MOCK_AUDIT_SIGNING_KEY"]
+
+        def test_proxy(proxy_ed):
+            assert proxy_ed.url.startswith("http://127.0.0.1:")
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
