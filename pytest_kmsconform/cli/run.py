@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.report import certificate, json_report, summary, terminal, write_reports
-from pytest_kmsconform.report.errors import KeyFileError, NotCertifiable
+from pytest_kmsconform.report.errors import KeyFileError, NotCertifiable, ReportFormatError
 from pytest_kmsconform.results import BackendInfo, RunResult
 
 from .run_observer import RunObserver
@@ -214,7 +214,11 @@ def _certify(
     say: Callable[[str], None],
 ) -> int:
     """Sign ``certificate.json`` over the ``report.json`` just written, or say why not."""
-    document, _ = json_report.load(report_dir / "report.json")
+    try:
+        document, _ = json_report.load(report_dir / "report.json")
+    except ReportFormatError as exc:
+        print(f"kmsconform run: certificate refused: {exc}", file=err)
+        return EXIT_HARNESS
     try:
         cert = certificate.issue(run, document, key, dt.datetime.now(dt.UTC))
     except NotCertifiable as exc:

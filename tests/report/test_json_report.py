@@ -51,6 +51,8 @@ def test_summary_block(mixed_run: RunResult) -> None:
         (lambda d: d.pop("suite_version"), "(top level)"),
         (lambda d: d.__setitem__("started_at", "yesterday"), "started_at"),
         (lambda d: d["backends"][1].__setitem__("reason", ""), "backends/1/reason"),
+        (lambda d: d["backends"][1].update(status="error", reason=""), "backends/1/reason"),
+        (lambda d: d["backends"][0].__setitem__("status", "lost"), "backends/0/status"),
         (lambda d: d.__setitem__("unexpected", 1), "(top level)"),
     ],
 )
