@@ -248,7 +248,8 @@ class YubiHsmBackend:
         from yubihsm.defs import ALGORITHM, CAPABILITY
         from yubihsm.objects import AsymmetricKey, HmacKey
 
-        device_label = label[:40]
+        # Labels are 40 bytes of UTF-8 on the device; cut on a character boundary.
+        device_label = label.encode()[:40].decode(errors="ignore")
         obj: Any
         if alg is Algorithm.HMAC_SHA256:
             caps = CAPABILITY.SIGN_HMAC | CAPABILITY.VERIFY_HMAC
@@ -340,11 +341,32 @@ class YubiHsmBackend:
 
         self._guard(lambda: self._session.set_command_audit({COMMAND[c]: AUDIT.ON for c in commands}))
 
-    def object_info(self, object_id: int, hmac_key: bool) -> Any:
+    def object_info(self, object_id: int, hmac_key: bool | None = None) -> Any:
+        """The ``ObjectInfo`` of key ``object_id``: an HMAC key, an asymmetric key, or (``None``)
+        whichever of the two exists. Ids are per object type, so both may exist: that is a
+        :class:`ConfigurationError` (the caller must say which)."""
         from yubihsm.objects import AsymmetricKey, HmacKey
 
-        cls = HmacKey if hmac_key else AsymmetricKey
-        return self._guard(lambda: cls(self._session, object_id).get_info())
+        def info(cls: Any) -> Any:
+            try:
+                return self._guard(lambda: cls(self._session, object_id).get_info())
+            except BackendError as exc:
+                if exc.code is not BackendErrorCode.NOT_FOUND or hmac_key is not None:
+                    raise
+                return None
+
+        if hmac_key is not None:
+            return info(HmacKey if hmac_key else AsymmetricKey)
+        found = [i for i in (info(AsymmetricKey), info(HmacKey)) if i is not None]
+        if len(found) == 2:
+            raise ConfigurationError(
+                f"YubiHSM object id {object_id:#06x} is both an asymmetric and an HMAC key; set AUDIT_SIGNING_ALG"
+            )
+        if not found:
+            raise BackendError(
+                f"no asymmetric or HMAC key {object_id:#06x}", code=BackendErrorCode.NOT_FOUND, backend=self.name
+            )
+        return found[0]
 
 
 # -- a Signer over an existing device key ----------------------------------------------------------
@@ -374,8 +396,7 @@ class YubiHsmSigner:
 
     def __init__(self, backend: YubiHsmBackend, object_id: int, alg: Algorithm | None = None) -> None:
         self._backend = backend
-        hmac_key = alg is Algorithm.HMAC_SHA256
-        info = backend.object_info(object_id, hmac_key)
+        info = backend.object_info(object_id, None if alg is None else alg is Algorithm.HMAC_SHA256)
         algorithm_name = info.algorithm.name
         self._alg = alg if alg is not None else _alg_for_object(algorithm_name)
         if not _fits(self._alg, algorithm_name):

@@ -221,6 +221,31 @@ def test_signer_from_env_rejects_bad_configuration(
         signer_from_env(env)
 
 
+def test_signer_from_env_over_an_hmac_key() -> None:
+    with PROVIDER.start(namespace="hmac") as fresh:
+        maker = key_backend_from_handle(fresh)
+        asymmetric = maker.create_key(Algorithm.ED25519, "asym", None)
+        shared = maker.create_key(Algorithm.HMAC_SHA256, "é" * 30, None)  # 60 UTF-8 bytes: the label is cut
+        only_hmac = maker.create_key(Algorithm.HMAC_SHA256, "mac", None)
+        maker.close()
+        assert asymmetric.ref == shared.ref == "0x0001" and only_hmac.ref == "0x0002"  # ids are per type
+        env = {**fresh.env, "AUDIT_SIGNING_YUBIHSM_KEY_ID": shared.ref}
+        with pytest.raises(ConfigurationError, match="both an asymmetric and an HMAC key"):
+            signer_from_env(env)
+        for signer in (
+            signer_from_env({**env, "AUDIT_SIGNING_ALG": "hmac-sha256"}),
+            signer_from_env({**fresh.env, "AUDIT_SIGNING_YUBIHSM_KEY_ID": only_hmac.ref}),
+        ):
+            try:
+                assert signer.alg is Algorithm.HMAC_SHA256 and signer.jwks() == {"keys": []}
+                signature = signer.sign_digest(DIGEST)
+                signer.verify_signature(DIGEST, signature)
+                with pytest.raises(InvalidSignature):
+                    signer.verify_signature(hashlib.sha256(b"x").digest(), signature)
+            finally:
+                signer.close()
+
+
 def test_signer_refuses_a_key_of_another_algorithm(handle: BackendHandle) -> None:
     maker = key_backend_from_handle(handle)
     key = maker.create_key(Algorithm.ED25519, "mismatch", None)
