@@ -178,7 +178,8 @@ class RunCommand:
         run = complete_backends(observer.run, names, unavailable)
         for backend in run.backends:  # under xdist, backends start on workers: announce them now
             if backend.name not in observer.announced and backend.name not in unavailable:
-                detail = backend.version if backend.status == "started" else f"{backend.status}: {backend.reason}"
+                started = backend.status == "started"
+                detail = f"started, {backend.version}" if started else f"{backend.status}: {backend.reason}"
                 progress(f"  {backend.name}: {detail}")
         if observer.collect_errors:
             # a suite module that does not import means checks silently missing: never a pass
