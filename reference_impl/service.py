@@ -30,16 +30,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KmsConformError as exc:
         print(str(exc), file=sys.stderr, flush=True)
         return 1
+    stop = threading.Event()
+    if not args.check:  # handlers before the ready line: a supervisor may signal right after it
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
     try:
         print(f"ready {signer.backend} {kid}", flush=True)
         if not args.check:
-            stop = threading.Event()
-
-            def _stop(signum: int, frame: FrameType | None) -> None:
-                stop.set()
-
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
             stop.wait()
     finally:
         signer.close()
