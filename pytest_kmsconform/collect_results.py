@@ -137,7 +137,7 @@ class ResultCollector:
         self.results: dict[str, CheckResult] = {}
         self.worker_backends: list[dict[str, Any]] = []
         self.impl_seen: tuple[str, str] | None = None
-        self.crashed: dict[str, str] = {}
+        self.workers_lost = 0
 
     def _finish(self, nodeid: str, outcome: Outcome | None = None, message: str = "") -> None:
         meta = self.meta.get(nodeid)
@@ -186,6 +186,7 @@ class ResultCollector:
             if out.get("impl") and self.impl_seen is None:
                 self.impl_seen = (str(out["impl"][0]), str(out["impl"][1]))
         if error:
+            self.workers_lost += 1
             worker = str(node.workerinput.get("workerid", "?"))
             for nodeid in [n for n in self.phases if self.nodes.get(n) == worker]:
                 self._finish(nodeid, Outcome.ERROR, f"worker {worker} went down: {error}")
@@ -198,9 +199,13 @@ class ResultCollector:
             info = BackendInfo(**{k: data[k] for k in ("name", "version", "status", "reason")})
             if info.name not in infos or (info.status == "started" and infos[info.name].status != "started"):
                 infos[info.name] = info
+        unused = (
+            "no selected check used it"
+            if not self.workers_lost
+            else "not reported: no check used it or its worker crashed"
+        )
         ordered = [
-            infos.get(name, BackendInfo(name=name, version="", status="skipped", reason="no selected check used it"))
-            for name in kc.backends
+            infos.get(name, BackendInfo(name=name, version="", status="skipped", reason=unused)) for name in kc.backends
         ]
         return ordered + [info for name, info in infos.items() if name not in kc.backends]
 
