@@ -1,7 +1,7 @@
 """``certificate.json``: a signed statement that an implementation passed every applicable check.
 
 Format (see ``docs/certificate.md``): a JWS in flattened JSON serialization (RFC 7515 section
-7.2.2), ``alg`` ``EdDSA`` with an Ed25519 key (RFC 8037), ``kid`` the RFC 7638 thumbprint of the
+7.2.2), ``alg`` ``Ed25519`` (RFC 9864; RFC 8037's ``EdDSA`` with an Ed25519 key), ``kid`` the RFC 7638 thumbprint of the
 public key. The payload is the RFC 8785 canonical JSON of the statement; the statement's
 ``results_digest`` is ``sha256:`` + hex SHA-256 of the RFC 8785 canonical form of ``report.json``,
 so whitespace changes to the report do not matter and any change of content does.
@@ -33,7 +33,9 @@ from .errors import CertificateInvalid, KeyFileError, NotCertifiable, VerifyFail
 STATEMENT_TYPE = "kmsconform-conformance-certificate"
 STATEMENT_FORMAT = 1
 JWS_TYP = "kmsconform-cert+jws"
-JWS_ALG = "EdDSA"
+JWS_ALG = "Ed25519"
+"""RFC 9864's fully-specified name; ``EdDSA`` (RFC 8037, deprecated by RFC 9864) is accepted when verifying."""
+ACCEPTED_ALGS = frozenset({JWS_ALG, "EdDSA"})
 _JWS_MEMBERS = {"protected", "payload", "signature"}
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 ED25519_SIGNATURE_SIZE = 64
@@ -168,7 +170,7 @@ def verify(
     if not isinstance(certificate, dict) or set(certificate) != _JWS_MEMBERS:
         raise _malformed("a certificate is a JSON object with exactly 'protected', 'payload' and 'signature'")
     header = _decode_json_member(certificate["protected"], "protected")
-    if header.get("alg") != JWS_ALG or header.get("typ") != JWS_TYP:
+    if header.get("alg") not in ACCEPTED_ALGS or header.get("typ") != JWS_TYP:
         raise _malformed(f"unsupported JWS header {header!r}; expected alg {JWS_ALG} and typ {JWS_TYP}")
     if not isinstance(certificate["signature"], str) or not _B64URL.fullmatch(certificate["signature"]):
         raise _malformed("certificate signature is not a base64url string")

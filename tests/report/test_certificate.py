@@ -48,7 +48,29 @@ def test_round_trip_states_what_was_certified(
     assert claims["results_digest"] == certificate.results_digest(report_doc)
     assert claims["catalogue_digest"].startswith("sha256:") and claims["catalogue_digest_basis"] == "run"
     header = json.loads(b64url_decode(cert["protected"]))
-    assert header == {"alg": "EdDSA", "typ": "kmsconform-cert+jws", "kid": certificate.key_id(key.public_key())}
+    assert header == {"alg": "Ed25519", "typ": "kmsconform-cert+jws", "kid": certificate.key_id(key.public_key())}
+
+
+def test_a_jose_library_verifies_the_certificate(cert: dict[str, str], key: ed25519.Ed25519PrivateKey) -> None:
+    """Interop: joserfc (an independent JOSE implementation) verifies the flattened JWS and agrees
+    on the RFC 7638 thumbprint."""
+    from joserfc import jws
+    from joserfc.jwk import OKPKey
+
+    public = OKPKey.import_key(_pem_public(key))
+    verified = jws.deserialize_json(cert, public, algorithms=["Ed25519"])
+    assert json.loads(verified.payload) == json.loads(b64url_decode(cert["payload"]))
+    assert public.thumbprint() == certificate.key_id(key.public_key())
+
+
+def test_legacy_eddsa_alg_is_accepted(passing_run: RunResult, report_doc: dict[str, Any]) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    header = {"alg": "EdDSA", "typ": "kmsconform-cert+jws", "kid": certificate.key_id(key.public_key())}
+    protected = b64url_encode(json.dumps(header).encode())
+    payload = b64url_encode(json.dumps(certificate.statement(passing_run, report_doc, ISSUED)).encode())
+    signature = b64url_encode(key.sign(f"{protected}.{payload}".encode()))
+    legacy = {"protected": protected, "payload": payload, "signature": signature}
+    assert certificate.verify(legacy, key.public_key(), report_doc)["suite_version"] == "1.0.0"
 
 
 def test_plugin_catalogue_digest_is_used_when_present(
