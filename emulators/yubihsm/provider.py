@@ -79,8 +79,10 @@ class SimulatorProvider:
                     "device": locked.device,
                     "locked_device": locked,
                     "backend_factory": lambda: SimulatorBackend(locked),
+                    "server": server,
                 },
             )
+            server.check()  # a simulator defect met while serving fails the run that saw it
 
 
 @dataclass(frozen=True)

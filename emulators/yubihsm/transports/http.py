@@ -5,7 +5,8 @@
   3139 bytes get 400, as from the Go connector;
 * ``GET /connector/status``: ``status=OK``, ``serial=``, ``version=``, ``pid=``, ``address=``, ``port=``
   lines, as from the Go connector;
-* other paths 404, other methods 405 with ``Allow``. Every reply carries ``X-Request-ID``.
+* other paths 404, other methods 405 with ``Allow``. Every reply carries ``X-Request-ID``;
+* an exception from the device (a simulator defect) is answered with 500 and kept for :meth:`ConnectorServer.check`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
-from ..errors import TransportError
+from ..errors import EmulatorBug, TransportError
 from . import LockedDevice
 
 API_PATH = "/connector/api"
@@ -64,12 +65,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif not MIN_BODY <= len(body) <= MAX_BODY:
             self._reply(400, b"", "text/plain")
         else:
-            self._reply(200, self.server.device.transceive(body), "application/octet-stream")
+            try:
+                answer = self.server.device.transceive(body)
+            except Exception as exc:  # a simulator defect: answer 500 and keep it for check()
+                self.server.handler_errors.append(exc)
+                self._reply(500, b"", "text/plain")
+                return
+            self._reply(200, answer, "application/octet-stream")
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     device: LockedDevice
+    handler_errors: list[Exception]
 
     def status_text(self) -> str:
         host, port = self.server_address[:2]
@@ -97,6 +105,7 @@ class ConnectorServer:
         except OSError as exc:
             raise TransportError(f"cannot listen on {host}:{port}: {exc}") from exc
         self._server.device = device
+        self._server.handler_errors = []
         self._thread: threading.Thread | None = None
 
     @property
@@ -106,6 +115,18 @@ class ConnectorServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def handler_errors(self) -> list[Exception]:
+        """Exceptions the device raised while serving (each answered with HTTP 500)."""
+        return list(self._server.handler_errors)
+
+    def check(self) -> None:
+        """Raise :class:`EmulatorBug` if the device failed while serving a request."""
+        if self._server.handler_errors:
+            first = self._server.handler_errors[0]
+            count = len(self._server.handler_errors)
+            raise EmulatorBug(f"the simulator failed {count} request(s); first: {first!r}") from first
 
     def start(self) -> ConnectorServer:
         if self._thread is None:

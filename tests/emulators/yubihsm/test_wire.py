@@ -256,3 +256,17 @@ def test_fuzz_session_commands(code: int, payload: bytes) -> None:
     reply = host.send(Frame(code, payload).to_bytes())
     assert _is_frame(reply) and reply[0] in (code | 0x80, 0x7F)
     assert host.send(bytes.fromhex("010001aa")) == bytes.fromhex("810001aa")  # still in sync
+
+
+def test_device_defects_become_http_500_and_check_raises(golden: Device, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_kmsconform.emulators.yubihsm.errors import EmulatorBug
+
+    def broken(frame: bytes) -> bytes:
+        raise KeyError("simulated defect")
+
+    with ConnectorServer(LockedDevice(golden)) as running:
+        running.check()
+        monkeypatch.setattr(golden, "handle", broken)
+        assert _request(running, "POST", "/connector/api", CREATE)[0] == 500
+        with pytest.raises(EmulatorBug, match="simulated defect"):
+            running.check()
