@@ -58,7 +58,8 @@ def test_a_jose_library_verifies_the_certificate(cert: dict[str, str], key: ed25
     from joserfc.jwk import OKPKey
 
     public = OKPKey.import_key(_pem_public(key))
-    verified = jws.deserialize_json(cert, public, algorithms=["Ed25519"])
+    flattened: Any = dict(cert)  # joserfc's FlattenedJSONSerialization TypedDict
+    verified = jws.deserialize_json(flattened, public, algorithms=["Ed25519"])
     assert json.loads(verified.payload) == json.loads(b64url_decode(cert["payload"]))
     assert public.thumbprint() == certificate.key_id(key.public_key())
 
