@@ -49,6 +49,17 @@ def _workers(value: str) -> str:
     raise argparse.ArgumentTypeError(f"expected a worker count or 'auto', got {value!r}")
 
 
+def default_backends() -> list[str]:
+    """Every embedded backend, plus every backend whose module cannot be imported here (a missing
+    extra): whether those are embedded is unknown, and dropping them silently would hide them."""
+    return [
+        name
+        for name in backend_registry.names()
+        if isinstance(backend_registry.get(name), backend_registry.UnavailableProvider)
+        or backend_registry.get(name).embedded
+    ]
+
+
 def select_backends(requested: list[str]) -> tuple[list[str], dict[str, str]]:
     """``(names in order, {name: reason it cannot start here})``; default: every embedded backend.
 
@@ -58,7 +69,7 @@ def select_backends(requested: list[str]) -> tuple[list[str], dict[str, str]]:
     for item in requested:
         names += [n.strip() for n in item.split(",") if n.strip()]
     if not requested:
-        names = backend_registry.embedded_names()
+        names = default_backends()
     known = backend_registry.names()
     unknown = [n for n in names if n not in known]
     if unknown:

@@ -63,6 +63,13 @@ def test_default_selection_is_every_embedded_backend() -> None:
     assert {"local", "mock"} <= set(names)
 
 
+def test_default_selection_lists_a_backend_whose_extra_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(backend_registry.BUILTIN, "needs-extra", "pytest_kmsconform_no_such_extra.provider:PROVIDER")
+    names, unavailable = run_cli.select_backends([])
+    assert "needs-extra" in names
+    assert unavailable["needs-extra"].startswith("cannot import pytest_kmsconform_no_such_extra.provider")
+
+
 def test_selection_splits_commas_keeps_order_and_drops_duplicates() -> None:
     assert run_cli.select_backends(["mock,local", "mock"])[0] == ["mock", "local"]
 
