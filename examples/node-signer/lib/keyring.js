@@ -42,6 +42,10 @@ class KeyRing {
     return v;
   }
 
+  activeKid() {
+    return this.active().kid;
+  }
+
   event(type, v, extra = {}) {
     return { type: `key.${type}`, kid: v.kid, alg: this.alg, backend: this.backend.kind, at: formatTime(nowMicros()), ...extra };
   }

@@ -5,6 +5,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 const { KcError } = require('./errors');
 const { KeyRing, BACKENDS } = require('./keyring');
+const { ProxyRing } = require('./proxy');
 const { AuditLog, requirePath } = require('./audit');
 const { KeySet, verifyArchive, verifySignature } = require('./verifier');
 const { checkStartup } = require('./guard');
@@ -74,35 +75,40 @@ class Server {
           implementation: { name: NAME, version: VERSION },
           capabilities: ['sign', 'verifier', 'verifier_command', 'rotation', 'revocation', 'audit_log', 'guard', 'service_command'],
           algorithms: prim.ALGORITHMS,
-          backends: BACKENDS,
+          backends: [...BACKENDS, 'signing-proxy'],
           service_command: [process.execPath, MAIN, 'service', '--check'],
           verifier_command: [process.execPath, MAIN, 'verify-archive', '{archive}', '{jwks}'],
         };
       },
-      open_signer: (m) => {
-        const ring = new KeyRing({ kind: m.backend.kind, env: m.backend.env || {} }, m.alg, m.label);
+      open_signer: async (m) => {
+        const env = m.backend.env || {};
+        if (m.backend.kind === 'signing-proxy') {
+          const ring = await new ProxyRing(env, m.alg).init();
+          return { signer: this.add('signer', ring), kid: await ring.activeKid() };
+        }
+        const ring = new KeyRing({ kind: m.backend.kind, env }, m.alg, m.label);
         const [v] = ring.rotate();
         return { signer: this.add('signer', ring), kid: v.kid };
       },
-      signer_info: (m) => {
+      signer_info: async (m) => {
         const ring = this.get('signer', m.signer);
-        return { kid: ring.active().kid, alg: ring.alg };
+        return { kid: await ring.activeKid(), alg: ring.alg };
       },
-      sign: (m) => ({ signature: this.get('signer', m.signer).sign(digestOf(m.digest)) }),
-      verify: (m) => {
-        this.get('signer', m.signer).verify(digestOf(m.digest), signatureOf(m.signature));
+      sign: async (m) => ({ signature: await this.get('signer', m.signer).sign(digestOf(m.digest)) }),
+      verify: async (m) => {
+        await this.get('signer', m.signer).verify(digestOf(m.digest), signatureOf(m.signature));
         return {};
       },
-      keyset: (m) => ({ jwks: this.get('signer', m.signer).jwks() }),
+      keyset: async (m) => ({ jwks: await this.get('signer', m.signer).jwks() }),
       rotate: async (m) => {
         const ring = this.get('signer', m.signer);
-        const [v, events] = ring.rotate();
+        const [v, events] = await ring.rotate();
         await this.keyEvents(ring, events);
         return { kid: v.kid };
       },
       revoke: async (m) => {
         const ring = this.get('signer', m.signer);
-        const [v, events] = ring.revoke(m.kid, m.reason || 'unspecified');
+        const [v, events] = await ring.revoke(m.kid, m.reason || 'unspecified');
         await this.keyEvents(ring, events);
         return { kid: v.kid, revoked_at: events[0].revoked_at };
       },
