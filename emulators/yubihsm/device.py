@@ -6,7 +6,7 @@ re-entrant). Commands sent in the clear: ECHO, CREATE_SESSION, AUTHENTICATE_SESS
 SESSION_MESSAGE, DEVICE_INFO, GET_DEVICE_PUBLIC_KEY; everything else only inside a session.
 
 Gaps (documented in ``docs/emulators/yubihsm.md``): no OTP AEAD operations, templates/SSH
-certificates, algorithm toggles or FIPS mode; RSA key generation is never seeded.
+certificates or FIPS mode; RSA key generation is never seeded.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class Device:
         self.objects = ObjectStore()
         self.sessions = SessionTable()
         self.audit = AuditLog(self.config.log_capacity)
+        self.enabled_algorithms: dict[Algorithm, bool] = dict.fromkeys(Algorithm, True)
         self._device_key = self._new_device_key()
         # The built-in attestation key (attesting id 0): the device key, with a fixed validity window
         # so that no clock is read.
@@ -119,11 +120,18 @@ class Device:
 
     def reset(self) -> None:
         """Factory reset: sessions, objects, options and log cleared; the factory key restored."""
+        self.enabled_algorithms = dict.fromkeys(Algorithm, True)
         self.sessions.clear()
         self.objects.clear()
         self.objects.install_factory_key(*scp03.password_to_keys("password"))
         self.audit.reset()
         self.boot_time = self.clock()
+
+    def require_enabled(self, *algorithms: Algorithm | None) -> None:
+        """``ALGORITHM_DISABLED`` when any of ``algorithms`` is toggled off (``None`` entries are skipped)."""
+        for algorithm in algorithms:
+            if algorithm is not None and not self.enabled_algorithms.get(algorithm, True):
+                raise DeviceError(Error.ALGORITHM_DISABLED, f"{algorithm.name} is disabled on this device")
 
     def key_bytes(self, n: int) -> bytes:
         """Secret bytes for a generated symmetric key (seeded when the device is)."""

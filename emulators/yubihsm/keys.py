@@ -70,6 +70,36 @@ MGF1_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
 }
 
 
+PKCS1_MECHANISMS = {
+    20: Algorithm.RSA_PKCS1_SHA1,
+    32: Algorithm.RSA_PKCS1_SHA256,
+    48: Algorithm.RSA_PKCS1_SHA384,
+    64: Algorithm.RSA_PKCS1_SHA512,
+}
+PSS_MECHANISMS = {
+    20: Algorithm.RSA_PSS_SHA1,
+    32: Algorithm.RSA_PSS_SHA256,
+    48: Algorithm.RSA_PSS_SHA384,
+    64: Algorithm.RSA_PSS_SHA512,
+}
+ECDSA_MECHANISMS = {
+    20: Algorithm.EC_ECDSA_SHA1,
+    32: Algorithm.EC_ECDSA_SHA256,
+    48: Algorithm.EC_ECDSA_SHA384,
+    64: Algorithm.EC_ECDSA_SHA512,
+}
+OAEP_MECHANISMS = {
+    20: Algorithm.RSA_OAEP_SHA1,
+    32: Algorithm.RSA_OAEP_SHA256,
+    48: Algorithm.RSA_OAEP_SHA384,
+    64: Algorithm.RSA_OAEP_SHA512,
+}
+
+
+def mgf1_algorithm(value: int) -> Algorithm | None:
+    return Algorithm(value) if value in MGF1_HASHES else None
+
+
 def is_asymmetric(algorithm: Algorithm) -> bool:
     return algorithm in RSA_ALGORITHMS or algorithm in EC_ALGORITHMS or algorithm is Algorithm.EC_ED25519
 

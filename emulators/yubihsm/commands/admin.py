@@ -239,6 +239,17 @@ def set_option(ctx: Context, payload: bytes) -> bytes:
         for command, audit_mode in changes:
             log.set_command(command, audit_mode)
         return b""
+    if option == Option.ALGORITHM_TOGGLE and ctx.device.version >= (2, 2, 0):
+        toggles: dict[Algorithm, bool] = {}
+        for code, enabled in _pairs(value):
+            if code not in set(Algorithm) or enabled not in (0, 1):
+                raise DeviceError(Error.INVALID_DATA, f"bad algorithm toggle {code}={enabled}")
+            toggles[Algorithm(code)] = bool(enabled)
+        if len(ctx.device.objects) > 1:
+            # Toggles apply only to a fresh device (after reset, before objects are added).
+            raise DeviceError(Error.INVALID_DATA, "algorithms can only be toggled on a freshly reset device")
+        ctx.device.enabled_algorithms.update(toggles)
+        return b""
     raise DeviceError(Error.INVALID_DATA, f"option {option:#04x} cannot be set on this device")
 
 
@@ -251,5 +262,7 @@ def get_option(ctx: Context, payload: bytes) -> bytes:
         return bytes([log.force])
     if payload[0] == Option.COMMAND_AUDIT:
         return b"".join(bytes([cmd, log.command_audit.get(cmd, AuditMode.OFF)]) for cmd in sorted(log.command_audit))
-    # ALGORITHM_TOGGLE and FIPS_MODE: not a FIPS device, no algorithm toggles.
+    if payload[0] == Option.ALGORITHM_TOGGLE and ctx.device.version >= (2, 2, 0):
+        return b"".join(bytes([alg, enabled]) for alg, enabled in sorted(ctx.device.enabled_algorithms.items()))
+    # FIPS_MODE: not a FIPS device.
     raise DeviceError(Error.INVALID_DATA, f"option {payload[0]:#04x} is not available on this device")

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .. import attest, keys
 from ..defs import (
+    Algorithm,
     Capability,
     Error,
     ObjectType,
@@ -65,13 +66,15 @@ def get_public_key(ctx: Context, payload: bytes) -> bytes:
     return bytes([obj.algorithm]) + keys.public_bytes(obj.algorithm, obj.material)
 
 
-def _signing_key(ctx: Context, object_id: int, capability: Capability) -> HsmObject:
-    return ctx.device.objects.use(ctx.permissions, object_id, ObjectType.ASYMMETRIC_KEY, capability)
+def _signing_key(ctx: Context, object_id: int, capability: Capability, *mechanisms: Algorithm | None) -> HsmObject:
+    obj = ctx.device.objects.use(ctx.permissions, object_id, ObjectType.ASYMMETRIC_KEY, capability)
+    ctx.device.require_enabled(obj.algorithm, *mechanisms)
+    return obj
 
 
 def sign_pkcs1(ctx: Context, payload: bytes) -> bytes:
     object_id, digest = _id_and_rest(ctx, payload)
-    obj = _signing_key(ctx, object_id, Capability.SIGN_PKCS)
+    obj = _signing_key(ctx, object_id, Capability.SIGN_PKCS, keys.PKCS1_MECHANISMS.get(len(digest)))
     assert not isinstance(obj.material, bytes)
     return keys.sign_pkcs1(obj.material, digest)
 
@@ -81,14 +84,15 @@ def sign_pss(ctx: Context, payload: bytes) -> bytes:
     if len(rest) < 3:
         raise DeviceError(Error.WRONG_LENGTH, "SIGN_PSS takes id(2) mgf1(1) salt(2) digest")
     mgf1, salt = struct.unpack_from("!BH", rest)
-    obj = _signing_key(ctx, object_id, Capability.SIGN_PSS)
+    mechanisms = keys.PSS_MECHANISMS.get(len(rest) - 3), keys.mgf1_algorithm(mgf1)
+    obj = _signing_key(ctx, object_id, Capability.SIGN_PSS, *mechanisms)
     assert not isinstance(obj.material, bytes)
     return keys.sign_pss(obj.material, mgf1, salt, rest[3:])
 
 
 def sign_ecdsa(ctx: Context, payload: bytes) -> bytes:
     object_id, digest = _id_and_rest(ctx, payload)
-    obj = _signing_key(ctx, object_id, Capability.SIGN_ECDSA)
+    obj = _signing_key(ctx, object_id, Capability.SIGN_ECDSA, keys.ECDSA_MECHANISMS.get(len(digest)))
     assert not isinstance(obj.material, bytes)
     return keys.sign_ecdsa(obj.material, digest)
 
@@ -102,7 +106,7 @@ def sign_eddsa(ctx: Context, payload: bytes) -> bytes:
 
 def derive_ecdh(ctx: Context, payload: bytes) -> bytes:
     object_id, point = _id_and_rest(ctx, payload)
-    obj = _signing_key(ctx, object_id, Capability.DERIVE_ECDH)
+    obj = _signing_key(ctx, object_id, Capability.DERIVE_ECDH, Algorithm.EC_ECDH)
     if not isinstance(obj.material, ec.EllipticCurvePrivateKey):
         raise DeviceError(Error.INVALID_DATA, "ECDH needs an EC key")
     try:
@@ -137,7 +141,7 @@ def sign_attestation_certificate(ctx: Context, payload: bytes) -> bytes:
 # -- RSA decryption ----------------------------------------------------------------------------
 def decrypt_pkcs1(ctx: Context, payload: bytes) -> bytes:
     object_id, data = _id_and_rest(ctx, payload)
-    obj = _signing_key(ctx, object_id, Capability.DECRYPT_PKCS)
+    obj = _signing_key(ctx, object_id, Capability.DECRYPT_PKCS, Algorithm.RSA_PKCS1_DECRYPT)
     assert not isinstance(obj.material, bytes)
     return keys.decrypt_pkcs1(obj.material, data)
 
@@ -148,4 +152,5 @@ def decrypt_oaep(ctx: Context, payload: bytes) -> bytes:
     if not isinstance(obj.material, rsa.RSAPrivateKey) or not rest:
         raise DeviceError(Error.INVALID_DATA, "OAEP decryption needs an RSA key")
     k = obj.material.key_size // 8
+    ctx.device.require_enabled(keys.OAEP_MECHANISMS.get(len(rest) - 1 - k), keys.mgf1_algorithm(rest[0]))
     return keys.decrypt_oaep(obj.material, rest[0], rest[1 : 1 + k], rest[1 + k :])

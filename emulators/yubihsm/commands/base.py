@@ -101,6 +101,7 @@ def _create(
 ) -> bytes:
     store = ctx.device.objects
     store.check_create(ctx.permissions, capability, header.domains, header.capabilities, delegated)
+    ctx.device.require_enabled(header.algorithm)
     obj = store.add(
         HsmObject(
             id=header.object_id,

@@ -66,12 +66,14 @@ def _hmac(obj: HsmObject, data: bytes) -> bytes:
 def sign_hmac(ctx: Context, payload: bytes) -> bytes:
     object_id, data = _id_and_rest(ctx, payload)
     obj = ctx.device.objects.use(ctx.permissions, object_id, ObjectType.HMAC_KEY, Capability.SIGN_HMAC)
+    ctx.device.require_enabled(obj.algorithm)
     return _hmac(obj, data)
 
 
 def verify_hmac(ctx: Context, payload: bytes) -> bytes:
     object_id, rest = _id_and_rest(ctx, payload)
     obj = ctx.device.objects.use(ctx.permissions, object_id, ObjectType.HMAC_KEY, Capability.VERIFY_HMAC)
+    ctx.device.require_enabled(obj.algorithm)
     length = HMAC_HASHES[obj.algorithm]().digest_size
     if len(rest) < length:
         raise DeviceError(Error.WRONG_LENGTH, f"VERIFY_HMAC needs a {length}-byte MAC")
@@ -110,6 +112,7 @@ def generate_symmetric_key(ctx: Context, payload: bytes) -> bytes:
 def _aes(ctx: Context, payload: bytes, capability: Capability, cbc: bool, encrypt: bool) -> bytes:
     object_id, rest = _id_and_rest(ctx, payload)
     obj = ctx.device.objects.use(ctx.permissions, object_id, ObjectType.SYMMETRIC_KEY, capability)
+    ctx.device.require_enabled(obj.algorithm, Algorithm.AES_CBC if cbc else Algorithm.AES_ECB)
     assert isinstance(obj.material, bytes)
     iv, data = (rest[:16], rest[16:]) if cbc else (b"", rest)
     if (cbc and len(iv) != 16) or len(data) % 16:
@@ -169,6 +172,7 @@ def generate_otp_aead_key(ctx: Context, payload: bytes) -> bytes:
 def _otp_key(ctx: Context, object_id: int, capability: Capability) -> tuple[bytes, bytes]:
     """(AES key, nonce id) of an OTP AEAD key object the session may use for ``capability``."""
     obj = ctx.device.objects.use(ctx.permissions, object_id, ObjectType.OTP_AEAD_KEY, capability)
+    ctx.device.require_enabled(obj.algorithm)
     assert isinstance(obj.material, bytes)
     return obj.material[4:], obj.material[:4]
 

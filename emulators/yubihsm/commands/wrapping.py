@@ -74,7 +74,9 @@ def _aes_wrap_key(ctx: Context, wrap_id: int, capability: Capability) -> HsmObje
     visible = ctx.device.objects.visible(ctx.permissions, wrap_id, ObjectType.WRAP_KEY)
     if visible.algorithm not in AES_WRAP_ALGORITHMS:
         raise DeviceError(Error.INVALID_DATA, "an RSA wrap key only imports under asymmetric wrap")
-    return ctx.device.objects.use(ctx.permissions, wrap_id, ObjectType.WRAP_KEY, capability)
+    key = ctx.device.objects.use(ctx.permissions, wrap_id, ObjectType.WRAP_KEY, capability)
+    ctx.device.require_enabled(key.algorithm)
+    return key
 
 
 def _exportable(ctx: Context, wrap_key: HsmObject, object_id: int, otype: int) -> HsmObject:
@@ -110,6 +112,7 @@ def import_wrapped(ctx: Context, payload: bytes) -> bytes:
     if obj.domains & ~ctx.permissions.domains:
         raise DeviceError(Error.INSUFFICIENT_PERMISSIONS, "object domains outside the session's domains")
     ctx.second = obj.id
+    ctx.device.require_enabled(obj.algorithm)
     stored = store.add(obj)
     return struct.pack("!BH", stored.type, stored.id)
 
@@ -178,6 +181,7 @@ def _rsa_export(ctx: Context, payload: bytes, raw_key: bool) -> bytes:
     ctx.target, ctx.second = wrap_id, object_id
     pad = rsawrap.oaep(oaep_alg, mgf1, payload[fixed.size :])
     wrap_key = ctx.device.objects.use(ctx.permissions, wrap_id, ObjectType.PUBLIC_WRAP_KEY, Capability.EXPORT_WRAPPED)
+    ctx.device.require_enabled(wrap_key.algorithm, Algorithm.AES_KWP, Algorithm(oaep_alg))  # oaep() checked it
     obj = _exportable(ctx, wrap_key, object_id, otype)
     assert isinstance(wrap_key.material, bytes)
     if raw_key:
@@ -211,6 +215,7 @@ def _rsa_unwrap(ctx: Context, wrap_id: int, oaep_alg: int, mgf1: int, rest: byte
         raise DeviceError(Error.WRONG_LENGTH, "wrapped data and OAEP label hash missing")
     pad = rsawrap.oaep(oaep_alg, mgf1, rest[-hash_length:])
     wrap_key = ctx.device.objects.use(ctx.permissions, wrap_id, ObjectType.WRAP_KEY, Capability.IMPORT_WRAPPED)
+    ctx.device.require_enabled(wrap_key.algorithm, Algorithm.AES_KWP)
     if not isinstance(wrap_key.material, rsa.RSAPrivateKey):
         raise DeviceError(Error.INVALID_DATA, "asymmetric unwrap needs an RSA wrap key")
     return wrap_key, rsawrap.unwrap(wrap_key.material, pad, rest[:-hash_length])
@@ -236,6 +241,7 @@ def unwrap_key_rsa(ctx: Context, payload: bytes) -> bytes:
     if caps & ~wrap_key.delegated:
         raise DeviceError(Error.INSUFFICIENT_PERMISSIONS, "capabilities exceed the wrap key's delegated ones")
     ctx.device.objects.check_create(ctx.permissions, Capability.IMPORT_WRAPPED, domains, 0)
+    ctx.device.require_enabled(header.algorithm)
     obj = ctx.device.objects.add(
         HsmObject(
             id=object_id,
@@ -265,6 +271,7 @@ def import_wrapped_rsa(ctx: Context, payload: bytes) -> bytes:
         raise DeviceError(Error.INSUFFICIENT_PERMISSIONS, "object capabilities exceed the wrap key's delegated ones")
     if obj.domains & ~ctx.permissions.domains:
         raise DeviceError(Error.INSUFFICIENT_PERMISSIONS, "object domains outside the session's domains")
+    ctx.device.require_enabled(obj.algorithm)
     stored = ctx.device.objects.add(obj)
     ctx.second = stored.id
     return struct.pack("!BH", stored.type, stored.id)

@@ -303,3 +303,28 @@ def test_kmsconform_emulate_prints_the_connector_url() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_algorithm_toggles(connect: Connect) -> None:
+    hsm = connect()
+    session = hsm.create_session_derived(1, "password")
+    enabled = session.get_enabled_algorithms()
+    assert len(enabled) == 55 and all(enabled.values())
+    session.set_enabled_algorithms({ALGORITHM.EC_P384: False, ALGORITHM.RSA_PKCS1_SHA256: False})
+    assert session.get_enabled_algorithms()[ALGORITHM.EC_P384] is False
+    with pytest.raises(YubiHsmDeviceError) as disabled:
+        AsymmetricKey.generate(session, 0, "p384", 1, CAPABILITY.SIGN_ECDSA, ALGORITHM.EC_P384)
+    assert _code(disabled) == ERROR.ALGORITHM_DISABLED
+    rsa_key = AsymmetricKey.generate(session, 0, "rsa", 1, CAPABILITY.SIGN_PKCS, ALGORITHM.RSA_2048)
+    with pytest.raises(YubiHsmDeviceError) as mechanism:
+        rsa_key.sign_pkcs1v1_5(b"data")  # SHA-256 with PKCS#1 v1.5 is toggled off
+    assert _code(mechanism) == ERROR.ALGORITHM_DISABLED
+    assert rsa_key.sign_pkcs1v1_5(b"data", hashes.SHA384())
+    with pytest.raises(YubiHsmDeviceError) as not_fresh:
+        session.set_enabled_algorithms({ALGORITHM.EC_P384: True})  # objects exist now
+    assert _code(not_fresh) == ERROR.INVALID_DATA
+    session.reset_device()
+    hsm = connect()
+    with hsm.create_session_derived(1, "password") as fresh:
+        assert all(fresh.get_enabled_algorithms().values())
+    hsm.close()
