@@ -160,6 +160,18 @@ def kmsconform_memo(kmsconform_backend_pool: BackendPool) -> Iterator[Memo]:
     memo.close()
 
 
+@pytest.fixture(scope="module")
+def kmsconform_module_memo(kmsconform_backend_pool: BackendPool) -> Iterator[Memo]:
+    """Memo for set-ups shared by the checks of one suite module (module scope; per xdist worker).
+
+    What it holds (a rotation scenario's signer, say) is closed when the module's checks are done,
+    so backends with few sessions (a YubiHSM 2 has 16) are not exhausted by later suites.
+    """
+    memo = Memo()
+    yield memo
+    memo.close()
+
+
 @pytest.fixture
 def kmsconform_signer(
     kmsconform_target: Target,

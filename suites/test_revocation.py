@@ -34,18 +34,20 @@ class Revocation:
 
 
 @pytest.fixture
-def revocation(kmsconform_target: Target, kmsconform_new_signer: SignerFactory, kmsconform_memo: Memo) -> Revocation:
+def revocation(
+    kmsconform_target: Target, kmsconform_new_signer: SignerFactory, kmsconform_module_memo: Memo
+) -> Revocation:
     """The active key revoked once per backend x algorithm, shared by the revocation checks."""
 
     def build() -> Revocation:
-        signer = kmsconform_new_signer(owned_by=kmsconform_memo)
+        signer = kmsconform_new_signer(owned_by=kmsconform_module_memo)
         kid = signer.kid
         signed_at = now()
         sig = signer.sign_digest(digest("rev"))
         signer.revoke(kid, "key compromise (kmsconform check)")
         return Revocation(signer, kid, sig, signed_at, now())
 
-    return kmsconform_memo.get(("revocation", kmsconform_target), build)
+    return kmsconform_module_memo.get(("revocation", kmsconform_target), build)
 
 
 def _refuses(signer: ImplSigner, kid: str) -> bool:

@@ -33,11 +33,11 @@ class Rotation:
 
 
 @pytest.fixture
-def rotation(kmsconform_target: Target, kmsconform_new_signer: SignerFactory, kmsconform_memo: Memo) -> Rotation:
+def rotation(kmsconform_target: Target, kmsconform_new_signer: SignerFactory, kmsconform_module_memo: Memo) -> Rotation:
     """One rotation on the current backend x algorithm, shared by the rotation checks."""
 
     def build() -> Rotation:
-        signer = kmsconform_new_signer(owned_by=kmsconform_memo)
+        signer = kmsconform_new_signer(owned_by=kmsconform_module_memo)
         old_kid = signer.kid
         signed_at = now()
         old_sig = signer.sign_digest(digest("rot-old"))
@@ -45,7 +45,7 @@ def rotation(kmsconform_target: Target, kmsconform_new_signer: SignerFactory, km
         new_sig = signer.sign_digest(digest("rot-new"))
         return Rotation(signer, old_kid, old_sig, signed_at, returned, new_sig, signer.jwks())
 
-    return kmsconform_memo.get(("rotation", kmsconform_target), build)
+    return kmsconform_module_memo.get(("rotation", kmsconform_target), build)
 
 
 @pytest.mark.kmsconform_check(
