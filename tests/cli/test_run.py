@@ -357,3 +357,26 @@ def test_workers_need_xdist(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "xdist" else real(name, *a))
     assert run_cli.COMMAND.run(_parse("-n", "2", "--backend", "local")) == run_cli.EXIT_USAGE
     assert "-n needs pytest-xdist" in capsys.readouterr().err
+
+
+def test_in_process_run_lists_an_unavailable_backend_as_skipped(
+    unavailable_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command in-process (so the test's provider is registered), on mock plus a backend that
+    cannot start: it is reported SKIPPED with its reason, its checks skipped, the run still exits 0."""
+    status = run_cli.COMMAND.run(_parse("--backend", f"mock,{unavailable_backend}", "--report", str(tmp_path)))
+    out = capsys.readouterr().out
+    assert status == run_cli.EXIT_OK, out
+    lines = out.rstrip("\n").splitlines()
+    assert "  nowhere: SKIPPED: needs hardware that is not here" in lines
+    assert "SKIPPED backend nowhere: needs hardware that is not here" in lines
+    _, run = json_report.load(tmp_path / "report.json")
+    on_it = [c for c in run.checks if c.backend == "nowhere"]
+    skipped = [c for c in on_it if c.outcome.value == "skipped"]
+    # none ran: skipped with the provider's reason (or not applicable to this kind of backend)
+    assert skipped and {c.outcome.value for c in on_it} <= {"skipped", "not_applicable"}
+    assert all("needs hardware that is not here" in c.message for c in skipped)
+    assert ("nowhere", "skipped") in [(b.name, b.status) for b in run.backends]
+    counts = run.counts()
+    assert lines[-1] == f"{counts['passed']} passed, 0 failed, {counts['skipped']} skipped"
+    assert lines[-2] == f"kmsconform: {counts['passed']}/{counts['passed'] + counts['skipped']} (mock)"
