@@ -33,7 +33,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{font-we
 
 
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(summary.printable(str(text)), quote=True)
 
 
 def _summary(run: RunResult) -> list[str]:

@@ -8,7 +8,6 @@ metadata as ``<properties>`` (the layout pytest's own ``--junitxml`` uses for
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,12 +15,7 @@ from pytest_kmsconform.results import CheckResult, Outcome, RunResult
 
 from . import summary
 
-# Characters outside the XML 1.0 ``Char`` production.
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def clean(text: str) -> str:
-    return _ILLEGAL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+clean = summary.printable
 
 
 def _first_line(text: str) -> str:

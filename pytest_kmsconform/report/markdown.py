@@ -19,7 +19,7 @@ _INLINE_SPECIALS = re.compile(r"([\\`*_{}\[\]<>|#!~])")
 
 def inline(text: str) -> str:
     """Escape text for a Markdown table cell or paragraph: one line, no markup, no raw HTML."""
-    flat = " ".join(text.split())
+    flat = " ".join(summary.printable(text).split())
     return _INLINE_SPECIALS.sub(r"\\\1", flat.replace("&", "&amp;"))
 
 
@@ -27,7 +27,7 @@ def fenced(text: str) -> list[str]:
     """A fenced block whose fence is longer than any backtick run in ``text``."""
     longest = max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return [fence + "text", *text.splitlines(), fence]
+    return [fence + "text", *summary.printable(text).splitlines(), fence]
 
 
 def _header(run: RunResult) -> list[str]:

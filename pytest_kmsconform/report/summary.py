@@ -11,6 +11,7 @@ Definitions (also in ``docs/reports.md``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +33,16 @@ OUTCOME_LABEL: dict[Outcome, str] = {
     Outcome.SKIPPED: "skipped",
     Outcome.ERROR: "error",
 }
+
+# Characters outside the XML 1.0 ``Char`` production (controls, lone surrogates, U+FFFE/U+FFFF).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (except tab and newlines) written as ``\\xNN``: messages
+    come from code under test and may carry anything; no report format should carry that raw."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
 
 NO_BACKEND = "(none)"
 """How backend-independent checks (``backend == ""``) are shown in tables."""

@@ -110,3 +110,9 @@ def test_write_reports_rejects_unknown_format_before_writing(mixed_run: RunResul
     with pytest.raises(UnknownFormat, match="pdf"):
         write_reports(mixed_run, tmp_path / "out", formats=["json", "pdf"])
     assert not (tmp_path / "out").exists()
+
+
+def test_no_format_carries_raw_control_characters(mixed_run: RunResult) -> None:
+    for text in (markdown.render(mixed_run), html_report.render(mixed_run), junit.render(mixed_run)):
+        assert "\x00" not in text and "\x1b" not in text
+        assert "\\x00" in text and "\\x1b" in text
