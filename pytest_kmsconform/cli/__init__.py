@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "verify-archive": "pytest_kmsconform.cli.verify_archive:COMMAND",
     "emulate": "pytest_kmsconform.cli.emulate:COMMAND",
     "run": "pytest_kmsconform.cli.run:COMMAND",
+    "report": "pytest_kmsconform.cli.report:COMMAND",
     "verify-cert": "pytest_kmsconform.cli.verify_cert:COMMAND",
 }
 
