@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
-from . import attest, frames, scp03
+from . import attest, frames, keys, scp03
 from .audit import ERROR_RESULT, NO_KEY, AuditLog
 from .commands import HANDLERS, After, Context
-from .defs import LOG_CAPACITY, Algorithm, Command, Error, ObjectType
+from .defs import FACTORY_PASSWORD, LOG_CAPACITY, Algorithm, Command, Error, ObjectType
 from .errors import DeviceError
 from .frames import Frame
 from .objects import ObjectStore
@@ -112,9 +112,7 @@ class Device:
     def _new_device_key(self) -> ec.EllipticCurvePrivateKey:
         if self.key_random is None:
             return ec.generate_private_key(ec.SECP256R1())
-        from .keys import generate
-
-        key = generate(Algorithm.EC_P256, SeededRandom((self.config.seed or b"") + b"/device-key"))
+        key = keys.generate(Algorithm.EC_P256, SeededRandom((self.config.seed or b"") + b"/device-key"))
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return key
 
@@ -123,7 +121,7 @@ class Device:
         self.enabled_algorithms = dict.fromkeys(Algorithm, True)
         self.sessions.clear()
         self.objects.clear()
-        self.objects.install_factory_key(*scp03.password_to_keys("password"))
+        self.objects.install_factory_key(*scp03.password_to_keys(FACTORY_PASSWORD))
         self.audit.reset()
         self.boot_time = self.clock()
 
