@@ -41,6 +41,15 @@ TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
 }
 
 
+def mermaid() -> str:
+    """The session state machine as a Mermaid state diagram, generated from :data:`TRANSITIONS`."""
+    lines = ["stateDiagram-v2", "    [*] --> half_open: create (symmetric)", "    [*] --> open: create (asymmetric)"]
+    for (state, action), target in sorted(TRANSITIONS.items(), key=lambda item: (item[0][0].value, item[0][1])):
+        name = "[*]" if target is SessionState.CLOSED else target.value.replace("-", "_")
+        lines.append(f"    {state.value.replace('-', '_')} --> {name}: {action}")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Permissions:
     """The authentication key's rights, snapshotted when the session was created."""

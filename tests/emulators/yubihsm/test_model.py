@@ -313,3 +313,11 @@ def test_core_imports_no_io(module: str) -> None:
                 imported.add(node.module)
     assert not imported & FORBIDDEN, f"{module}.py imports {imported & FORBIDDEN}"
     assert not {m for m in imported if m.startswith(("transports", "provider"))}
+
+
+def test_docs_session_diagram_is_generated_from_the_table() -> None:
+    from pytest_kmsconform.emulators.yubihsm.session import TRANSITIONS, mermaid
+
+    docs = (PACKAGE.parents[1] / "docs" / "emulators" / "yubihsm.md").read_text()
+    assert "```mermaid\n" + mermaid() + "```" in docs
+    assert all(f": {action}" in mermaid() for _, action in TRANSITIONS)
