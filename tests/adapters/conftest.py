@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -47,7 +48,12 @@ class SuiteRun:
 
 
 def _run_suites(
-    tmp_path: Path, impl: str, *args: str, env: Mapping[str, str] | None = None, backend: str = "local"
+    tmp_path: Path,
+    impl: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    backend: str = "local",
+    expect_report: bool = True,
 ) -> SuiteRun:
     """``pytest --kmsconform --kmsconform-impl=IMPL`` in a child process (its own plugin state)."""
     report = tmp_path / "report.json"
@@ -72,6 +78,8 @@ def _run_suites(
         argv, cwd=tmp_path, env=child_env, capture_output=True, text=True, timeout=SUITE_RUN_TIMEOUT_S, check=False
     )
     output = proc.stdout + proc.stderr
+    if not expect_report:
+        return SuiteRun(proc.returncode, output, {"checks": [], "counts": {}})
     assert report.exists(), f"no report written (exit {proc.returncode}):\n{output[-4000:]}"
     return SuiteRun(proc.returncode, output, json.loads(report.read_text()))
 
@@ -79,9 +87,14 @@ def _run_suites(
 @pytest.fixture
 def run_suites(tmp_path: Path) -> Callable[..., SuiteRun]:
     """``run_suites(impl, *pytest_args, env=, backend=)`` -> :class:`SuiteRun` (child pytest in tmp_path)."""
+    counter = itertools.count(1)
 
-    def run(impl: str, *args: str, env: Mapping[str, str] | None = None, backend: str = "local") -> SuiteRun:
-        return _run_suites(tmp_path, impl, *args, env=env, backend=backend)
+    def run(
+        impl: str, *args: str, env: Mapping[str, str] | None = None, backend: str = "local", expect_report: bool = True
+    ) -> SuiteRun:
+        out = tmp_path / f"run{next(counter)}"
+        out.mkdir()
+        return _run_suites(out, impl, *args, env=env, backend=backend, expect_report=expect_report)
 
     return run
 

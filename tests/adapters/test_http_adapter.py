@@ -78,3 +78,20 @@ def test_capabilities_follow_health(signing_proxy: Callable[..., BackendHandle])
 def test_bad_or_unreachable_url_is_a_load_error(spec: str) -> None:
     with pytest.raises(ImplLoadError, match="kmsconform-impl"):
         load_implementation(spec, AdapterSettings(timeout_s=2))
+
+
+def test_https_with_client_certificate(
+    run_suites: Callable[..., Any], signing_proxy: Callable[..., BackendHandle]
+) -> None:
+    handle = signing_proxy(alg="ecdsa-p256-sha256", tls="mtls")
+    url = handle.env["SIGNING_PROXY_URL"]
+    assert url.startswith("https://")
+    tls = {k: v for k, v in handle.env.items() if k.startswith("SIGNING_PROXY_") and k != "SIGNING_PROXY_URL"}
+    run = run_suites(url, "-k", "signing or rotation", env=tls)
+    assert run.counts()["failed"] == 0 and run.counts()["error"] == 0, run.describe("failed") + run.describe("error")
+    assert {"KC-SIG-001", "KC-SIG-002", "KC-ROT-001"} <= run.ids("passed")
+    # Without the client certificate the TLS handshake is refused: the service cannot even be loaded.
+    no_cert = {k: v for k, v in tls.items() if "CLIENT" not in k}
+    refused = run_suites(url, env=no_cert, expect_report=False)
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.output[-2000:]
+    assert "access_denied" in refused.output or "TLS" in refused.output
