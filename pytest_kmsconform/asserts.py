@@ -33,19 +33,25 @@ def assert_rejects(call: Callable[[], object], what: str) -> Exception:
     raise AssertionError(f"{what}: accepted (returned {result!r}) but must be rejected")
 
 
-def eventually(predicate: Callable[[], bool], window_s: float, what: str, *, first_interval_s: float = 0.05) -> None:
-    """Fail unless ``predicate()`` becomes true within ``window_s`` (tried at once, then with backoff)."""
-    __tracebackhide__ = True
+def poll_until(predicate: Callable[[], bool], window_s: float, *, first_interval_s: float = 0.05) -> bool:
+    """Whether ``predicate()`` became true within ``window_s`` (tried at once, then with backoff)."""
     deadline = time.monotonic() + window_s
     interval = first_interval_s
     while True:
         if predicate():
-            return
+            return True
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise AssertionError(f"{what}: still not true after {window_s:g} s")
+            return False
         time.sleep(min(interval, remaining))
         interval = min(interval * 2, 1.0)
+
+
+def eventually(predicate: Callable[[], bool], window_s: float, what: str, *, first_interval_s: float = 0.05) -> None:
+    """Fail unless ``predicate()`` becomes true within ``window_s`` (tried at once, then with backoff)."""
+    __tracebackhide__ = True
+    if not poll_until(predicate, window_s, first_interval_s=first_interval_s):
+        raise AssertionError(f"{what}: still not true after {window_s:g} s")
 
 
 def codes_and_indexes(findings: object) -> list[tuple[str, int | None]]:

@@ -14,7 +14,7 @@ from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.suites._support import digest, jwks_member, later, member_time, now, reference_verifier
 
 from pytest_kmsconform.adapter import Implementation, ImplSigner
-from pytest_kmsconform.asserts import assert_rejects, eventually
+from pytest_kmsconform.asserts import assert_rejects, eventually, poll_until
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.checks import Target
 from pytest_kmsconform.implementation import Memo, SignerFactory
@@ -58,8 +58,22 @@ def _refuses(signer: ImplSigner, kid: str) -> bool:
     return sig.kid != kid
 
 
-def _revoked_member(revocation: Revocation) -> dict[str, Any]:
-    member = jwks_member(revocation.signer.jwks(), revocation.kid)
+def _revoked_jwks(request: pytest.FixtureRequest, revocation: Revocation) -> dict[str, Any]:
+    """The signer's JWKS once it shows the revocation (polled within the retry window), else the last one."""
+    window = get_config(request.config).revocation_window_s
+    seen: list[dict[str, Any]] = []
+
+    def shows_revocation() -> bool:
+        seen.append(revocation.signer.jwks())
+        member = jwks_member(seen[-1], revocation.kid)
+        return member is None or member.get("status") == "revoked"
+
+    poll_until(shows_revocation, window)  # the caller judges the last key set seen
+    return seen[-1]
+
+
+def _revoked_member(request: pytest.FixtureRequest, revocation: Revocation) -> dict[str, Any]:
+    member = jwks_member(_revoked_jwks(request, revocation), revocation.kid)
     assert member is not None, "the revoked key left the JWKS: verifiers cannot tell it was revoked"
     return member
 
@@ -86,8 +100,8 @@ def test_signer_refuses_revoked_key(request: pytest.FixtureRequest, revocation: 
     algs="asymmetric",
     flags=["KEY_LIFECYCLE"],
 )
-def test_jwks_marks_revoked(revocation: Revocation) -> None:
-    member = _revoked_member(revocation)
+def test_jwks_marks_revoked(request: pytest.FixtureRequest, revocation: Revocation) -> None:
+    member = _revoked_member(request, revocation)
     assert member.get("status") == "revoked", f"status {member.get('status')!r}, expected revoked"
     revoked_at = member_time(member, "revoked_at")
     assert revoked_at is not None, "no revoked_at"
@@ -103,10 +117,12 @@ def test_jwks_marks_revoked(revocation: Revocation) -> None:
     algs="asymmetric",
     flags=["KEY_LIFECYCLE", "AUTH_BYPASS"],
 )
-def test_reference_rejects_after_revocation(revocation: Revocation) -> None:
-    member = _revoked_member(revocation)
+def test_reference_rejects_after_revocation(request: pytest.FixtureRequest, revocation: Revocation) -> None:
+    jwks = _revoked_jwks(request, revocation)
+    member = jwks_member(jwks, revocation.kid)
+    assert member is not None, "the revoked key left the JWKS: verifiers cannot tell it was revoked"
     when = later(member_time(member, "revoked_at") or revocation.revoked_after)
-    verifier = reference_verifier(revocation.signer.jwks())
+    verifier = reference_verifier(jwks)
     assert_rejects(lambda: verifier.verify_signature(digest("rev"), revocation.sig, at=when), "revoked key")
 
 
@@ -119,10 +135,14 @@ def test_reference_rejects_after_revocation(revocation: Revocation) -> None:
     algs="asymmetric",
     flags=["KEY_LIFECYCLE", "AUTH_BYPASS"],
 )
-def test_impl_verifier_rejects_after_revocation(kmsconform_impl: Implementation, revocation: Revocation) -> None:
-    member = _revoked_member(revocation)
+def test_impl_verifier_rejects_after_revocation(
+    request: pytest.FixtureRequest, kmsconform_impl: Implementation, revocation: Revocation
+) -> None:
+    jwks = _revoked_jwks(request, revocation)
+    member = jwks_member(jwks, revocation.kid)
+    assert member is not None, "the revoked key left the JWKS: verifiers cannot tell it was revoked"
     when = later(member_time(member, "revoked_at") or revocation.revoked_after)
-    verifier = kmsconform_impl.verifier(revocation.signer.jwks())
+    verifier = kmsconform_impl.verifier(jwks)
     assert_rejects(lambda: verifier.verify_signature(digest("rev"), revocation.sig, at=when), "revoked key")
 
 

@@ -50,6 +50,7 @@ def run_toy(pytester: pytest.Pytester, toys_on_path: None) -> Callable[..., tupl
             TOY_BACKENDS,
             "-p",
             "no:cacheprovider",
+            "--kmsconform-revocation-window=1",  # a signer that never refuses would cost 10 s a target
             *args,
             plugins=[capture],
         )
