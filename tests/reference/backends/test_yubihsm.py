@@ -293,3 +293,41 @@ def test_provider_rejects_unknown_options() -> None:
         PROVIDER.start(namespace="x", options={"sead": "1"}),
     ):
         pass
+
+
+def test_runtime_auth_key_can_sign_but_not_create_or_export(handle: BackendHandle) -> None:
+    """Seed 003's shape: the signer's own authentication key may sign, nothing else."""
+    from yubihsm.core import YubiHsm
+    from yubihsm.defs import CAPABILITY
+    from yubihsm.objects import AuthenticationKey
+
+    admin = key_backend_from_handle(handle)
+    key = admin.create_key(Algorithm.ED25519, "runtime", None)
+    hsm = YubiHsm.connect(handle.env["YUBIHSM_CONNECTOR_URL"])
+    with hsm.create_session_derived(1, "password") as session:
+        runtime = AuthenticationKey.put_derived(
+            session, 0, "runtime", 1, CAPABILITY.SIGN_EDDSA, CAPABILITY.NONE, "runtime-password"
+        )
+    hsm.close()
+    admin.close()
+    env = {
+        **handle.env,
+        "YUBIHSM_AUTH_KEY_ID": str(runtime.id),
+        "YUBIHSM_PASSWORD": "runtime-password",
+        "AUDIT_SIGNING_YUBIHSM_KEY_ID": key.ref,
+    }
+    signer = signer_from_env(env)
+    try:
+        signer.verify_signature(DIGEST, signer.sign_digest(DIGEST))
+    finally:
+        signer.close()
+    restricted = YubiHsmBackend.connect(env["YUBIHSM_CONNECTOR_URL"], runtime.id, "runtime-password")
+    try:
+        with pytest.raises(BackendError) as denied:
+            restricted.create_key(Algorithm.ED25519, "not allowed", None)
+        assert denied.value.code is BackendErrorCode.ACCESS_DENIED
+        with pytest.raises(BackendError) as no_delete:
+            restricted.disable(key)
+        assert no_delete.value.code is BackendErrorCode.ACCESS_DENIED
+    finally:
+        restricted.close()
