@@ -263,8 +263,13 @@ class ReferenceImplementation(ImplementationBase):
         return Verifier(jwks)
 
     def verifier_command(self, archive: Path, jwks: Path) -> Sequence[str]:
-        code = "import sys; from pytest_kmsconform.cli import main; sys.exit(main())"
-        return [sys.executable, "-c", code, "verify-archive", str(archive), "--keys", str(jwks)]
+        # ``kmsconform verify-archive`` without loading every other subcommand
+        code = (
+            "import argparse, sys; from pytest_kmsconform.cli.verify_archive import COMMAND as c; "
+            "p = argparse.ArgumentParser(prog='kmsconform verify-archive'); c.add_arguments(p); "
+            "sys.exit(c.run(p.parse_args()))"
+        )
+        return [sys.executable, "-c", code, str(archive), "--keys", str(jwks)]
 
     def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
         return ReferenceAuditLog(signer, path)
