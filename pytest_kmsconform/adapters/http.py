@@ -52,7 +52,8 @@ class HttpSigner:
 
     @property
     def kid(self) -> str:
-        return self.client.kid
+        kid: str = self.client.kid
+        return kid
 
     def sign_digest(self, digest: bytes) -> Signature:
         return self.client.sign_digest(digest)
@@ -61,7 +62,8 @@ class HttpSigner:
         self.client.verify_signature(digest, signature)
 
     def jwks(self) -> dict[str, Any]:
-        return self.client.jwks()
+        jwks: dict[str, Any] = self.client.jwks()
+        return jwks
 
     def _admin(self, capability: Capability) -> SigningProxyAdmin:
         if self.admin is None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 MODE = sys.argv[1]
 SIG = {"kid": "fake-v1", "alg": "ed25519", "sig": "AAAA"}
@@ -20,7 +22,7 @@ def send(message: dict[str, object]) -> None:
     sys.stdout.flush()
 
 
-def hello(m: dict[str, object]) -> dict[str, object]:
+def hello(m: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "protocol": 2 if MODE == "protocol-2" else 1,
         "implementation": {"name": "fake", "version": "0"},
@@ -30,7 +32,7 @@ def hello(m: dict[str, object]) -> dict[str, object]:
     }
 
 
-def sign(m: dict[str, object]) -> dict[str, object] | None:
+def sign(m: dict[str, Any]) -> dict[str, Any] | None:
     rid = m["id"]
     if MODE == "garbage":
         sys.stdout.write("this is not JSON\n")
@@ -55,13 +57,13 @@ def sign(m: dict[str, object]) -> dict[str, object] | None:
 LOGS: dict[str, str] = {}
 
 
-def open_log(m: dict[str, object]) -> dict[str, object]:
+def open_log(m: dict[str, Any]) -> dict[str, Any] | None:
     log = f"l{len(LOGS) + 1}"
-    LOGS[log] = str(m["host_signer"]["id"])  # type: ignore[index]
+    LOGS[log] = str(m["host_signer"]["id"])
     return {"log": log}
 
 
-def append(m: dict[str, object]) -> dict[str, object]:
+def append(m: dict[str, Any]) -> dict[str, Any] | None:
     send({"cb": 7, "op": "host.sign", "signer": LOGS[str(m["log"])], "digest": "ab" * 32})
     reply = json.loads(sys.stdin.readline())
     if not reply["ok"]:
@@ -70,7 +72,7 @@ def append(m: dict[str, object]) -> dict[str, object]:
     return {"record": {**record, "hash": "ab" * 32, "signature": reply["signature"]}}
 
 
-HANDLERS = {
+HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     "hello": hello,
     "open_signer": lambda m: {"signer": "s1", "kid": "fake-v1"},
     "signer_info": lambda m: {"kid": "fake-v1", "alg": "ed25519"},
@@ -83,7 +85,7 @@ HANDLERS = {
 }
 
 for line in sys.stdin:
-    message = json.loads(line)
+    message: dict[str, Any] = json.loads(line)
     try:
         result = HANDLERS[message["op"]](message)
     except RuntimeError as exc:

@@ -46,13 +46,16 @@ def error_from_answer(op: str, error: Mapping[str, Any]) -> Exception:
         "CANONICALIZATION": CanonicalizationError,
         "GUARD_REFUSED": GuardError,
     }
+    exc: Exception
     if code in simple:
-        return simple[code](message)
-    if code == "KEY_REVOKED":
-        return KeyRevoked(message, kid)
-    if code == "KEY_NOT_VALID_AT_TIME":
-        return KeyNotValidAtTime(message, kid)
-    if code == "BACKEND_ERROR":
+        exc = simple[code](message)
+    elif code == "KEY_REVOKED":
+        exc = KeyRevoked(message, kid)
+    elif code == "KEY_NOT_VALID_AT_TIME":
+        exc = KeyNotValidAtTime(message, kid)
+    elif code == "BACKEND_ERROR":
         backend_code = BackendErrorCode(error.get("backend_code", "unavailable"))
-        return BackendError(message, code=backend_code, backend="cmd")
-    return ChildError(op, code, str(error["message"]))
+        exc = BackendError(message, code=backend_code, backend="cmd")
+    else:
+        exc = ChildError(op, code, str(error["message"]))
+    return exc
