@@ -137,6 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default listen backlog of 5 drops connections from client pools
 
     def __init__(self, address: tuple[str, int], owner: FaultProxy) -> None:
         self.owner = owner
