@@ -228,3 +228,35 @@ def test_impl_signature_verifies_with_impl_verifier(
     sig = kmsconform_signer.sign_digest(digest(11))
     verifier = kmsconform_impl.verifier(kmsconform_signer.jwks())
     assert_accepts(lambda: verifier.verify_signature(digest(11), sig), "implementation verifier")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-012",
+    title="The signer refuses a digest that is not exactly 32 bytes",
+    source="seed 001 (Digest formula: SHA256); docs/spec.md (what is signed)",
+    requires=[SIGN],
+    scope="backend",
+    flags=["AUTH_BYPASS"],
+)
+def test_signer_refuses_wrong_digest_length(kmsconform_signer: ImplSigner) -> None:
+    for size in (31, 33, 0):
+        assert_rejects(lambda n=size: kmsconform_signer.sign_digest(b"\x07" * n), f"a {size}-byte digest")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-013",
+    title="The implementation's verifier rejects a signature by a kid that is not in the JWKS",
+    source="seed 000 (Verifier only needs the public key); docs/spec.md (UNKNOWN_KEY)",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["AUTH_BYPASS"],
+)
+def test_verifier_rejects_unknown_kid(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    alg = _alg(kmsconform_target)
+    key, stranger = reference_key(kmsconform_memo, alg), reference_key(kmsconform_memo, alg, "b")
+    sig = stranger.signer.sign_digest(digest(13))
+    verifier = kmsconform_impl.verifier(key.signer.jwks())
+    assert_rejects(lambda: verifier.verify_signature(digest(13), sig), "a signature by a key outside the JWKS")

@@ -113,6 +113,8 @@ class ToySigner:
         raise ToyError(f"unknown kid {kid}")
 
     def sign_digest(self, digest: bytes) -> Signature:
+        if len(digest) != 32:
+            raise ToyError("an audit digest is 32 bytes")
         key = self._active()
         if key.private is not None:
             return Signature(key.kid, key.alg, key.private.sign(digest))

@@ -22,6 +22,7 @@ BROKEN = {
         "KC-SIG-008",
         "KC-SIG-009",
         "KC-SIG-010",
+        "KC-SIG-013",
         "KC-ROT-006",
         "KC-REV-004",
         "KC-AUD-018",
