@@ -122,3 +122,54 @@ def test_errors_translate_between_backends_by_class() -> None:
     assert wire_error("yubihsm", "SESSIONS_FULL").body == bytes([0x7F, 0x00, 0x01, 0x05])
     assert wire_error("signing-proxy", "KMSInternalException").status == 500
     assert wire_error("signing-proxy", "sealed").code is BackendErrorCode.UNAVAILABLE
+
+
+def test_in_process_operation_names_per_backend() -> None:
+    from pytest_kmsconform.emulators.faults.inprocess import wire_operation
+    from pytest_kmsconform.reference_impl.algorithms import Algorithm
+
+    assert wire_operation("aws-kms", "sign", Algorithm.HMAC_SHA256) == "GenerateMac"
+    assert wire_operation("aws-kms", "sign", Algorithm.RSA_PSS_SHA256) == "Sign"
+    assert wire_operation("vault", "sign", Algorithm.HMAC_SHA256) == "transit/hmac"
+    assert wire_operation("vault", "create_key", Algorithm.ED25519, rotating=True) == "transit/rotate"
+    assert wire_operation("yubihsm", "sign", Algorithm.ED25519) == "SIGN_EDDSA"
+    assert wire_operation("yubihsm", "sign", Algorithm.RSA_SHA256) == "SIGN_PKCS1"
+    assert wire_operation("signing-proxy", "sign", Algorithm.ED25519) == "/sign/hash"
+    assert wire_operation("local", "sign", Algorithm.ED25519) is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "code"),
+    [
+        ({"fault": "error", "error": "SESSIONS_FULL"}, BackendErrorCode.UNAVAILABLE),
+        ({"fault": "reset"}, BackendErrorCode.UNAVAILABLE),
+        ({"fault": "timeout", "ms": 7}, BackendErrorCode.TIMEOUT),
+    ],
+)
+def test_faulty_key_backend_raises_what_the_client_would(rule: dict[str, object], code: BackendErrorCode) -> None:
+    from pytest_kmsconform.emulators.faults import FaultyKeyBackend
+    from pytest_kmsconform.reference_impl.algorithms import Algorithm
+    from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
+    from pytest_kmsconform.reference_impl.errors import BackendError
+
+    slept: list[float] = []
+    plan = plan_from_dict({"rules": [{"operation": "SIGN_EDDSA", **rule}]})
+    backend = FaultyKeyBackend(LocalKeyBackend(seed=b"y"), plan, kind="yubihsm", sleep=slept.append)
+    key = backend.create_key(Algorithm.ED25519, "y", None)  # not matched: passes through
+    with pytest.raises(BackendError) as info:
+        backend.sign(key, b"\x00" * 32)
+    assert info.value.code is code and info.value.backend == "local"
+    assert slept == ([0.007] if rule["fault"] == "timeout" else [])
+
+
+def test_corrupt_signature_in_process_flips_one_bit() -> None:
+    from pytest_kmsconform.emulators.faults import FaultyKeyBackend
+    from pytest_kmsconform.reference_impl.algorithms import Algorithm
+    from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
+
+    inner = LocalKeyBackend(seed=b"c")
+    plan = plan_from_dict({"seed": 3, "rules": [{"operation": "sign", "fault": "corrupt_signature", "count": 1}]})
+    backend = FaultyKeyBackend(inner, plan)
+    key = backend.create_key(Algorithm.ED25519, "c", None)
+    bad, good = backend.sign(key, b"\x01" * 32), backend.sign(key, b"\x01" * 32)
+    assert sum(bin(a ^ b).count("1") for a, b in zip(bad, good, strict=True)) == 1
