@@ -1,0 +1,145 @@
+"""Unit tests of the plugin's pieces, without running pytest inside pytest."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
+
+from pytest_kmsconform.airgap import NetworkBlocked, network_blocked, offline_argv
+from pytest_kmsconform.asserts import assert_accepts, assert_rejects, codes_and_indexes, eventually, poll_until
+from pytest_kmsconform.capabilities import Capabilities, Capability
+from pytest_kmsconform.checks import Target, spec_from_kwargs, targets_for
+from pytest_kmsconform.collect_results import classify, meta_from_nodeid
+from pytest_kmsconform.implementation import Memo, short_label
+from pytest_kmsconform.results import Outcome
+
+
+def test_network_blocked_records_and_restores() -> None:
+    original = socket.getaddrinfo
+    with network_blocked() as guard:
+        with pytest.raises(NetworkBlocked):
+            socket.getaddrinfo("example.invalid", 443)
+        with pytest.raises(NetworkBlocked):
+            socket.create_connection(("127.0.0.1", 9), timeout=0.1)
+        sock = socket.socket()
+        try:
+            with pytest.raises(NetworkBlocked):
+                sock.connect(("127.0.0.1", 9))
+        finally:
+            sock.close()
+    assert len(guard.attempts) == 3
+    assert socket.getaddrinfo is original
+
+
+def test_offline_argv_prefixes_unshare() -> None:
+    argv = offline_argv(["python", "-V"])
+    assert argv[-3:] == ["-n", "python", "-V"] and argv[0].endswith("unshare")
+
+
+def test_capabilities_missing_names_what() -> None:
+    caps = Capabilities.of(["sign"], algorithms=["ed25519"], backends=["local"])
+    assert caps.missing([Capability.SIGN]) is None
+    assert caps.missing([Capability.SIGN, Capability.ROTATION]) == "capability rotation not declared"
+    assert caps.missing([Capability.SIGN], backend_kind="vault") == "backend kind vault not declared"
+    assert caps.missing([Capability.SIGN], alg=Algorithm.RSA_SHA256) == "algorithm rsa-sha256 not declared"
+    with pytest.raises(ValueError, match="unknown capability"):
+        Capabilities.of(["telepathy"])
+
+
+def test_targets_follow_backend_kinds() -> None:
+    spec = spec_from_kwargs({"id": "KC-SIG-900", "title": "t", "source": "s", "scope": "backend"}, "here")
+    ids = [t.id for t in targets_for(spec, ["mock", "local"])]
+    assert ids == ["mock-hmac-sha256", *[f"local-{a.value}" for a in Algorithm]]
+    asym = spec_from_kwargs(
+        {"id": "KC-SIG-901", "title": "t", "source": "s", "scope": "alg", "algs": "asymmetric"}, "h"
+    )
+    assert [t.id for t in targets_for(asym, ["mock"])] == [
+        "ed25519",
+        "rsa-sha256",
+        "rsa-pss-sha256",
+        "ecdsa-p256-sha256",
+    ]
+    assert targets_for(spec_from_kwargs({"id": "KC-SIG-902", "title": "t", "source": "s"}, "h"), []) == [
+        Target("", "", None)
+    ]
+
+
+def test_short_labels_fit_a_yubihsm_label() -> None:
+    label = short_label("KC-REV-005", Target("yubihsm", "yubihsm", Algorithm.ECDSA_P256_SHA256), 12)
+    assert label == "rev005-es-12" and len(label) <= 40
+
+
+def test_memo_raises_the_same_error_every_time() -> None:
+    memo, calls = Memo(), []
+
+    def build() -> int:
+        calls.append(1)
+        raise RuntimeError("backend down")
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="backend down"):
+            memo.get("k", build)
+    assert len(calls) == 1
+    assert memo.get("v", lambda: 5) == 5
+
+
+def test_assert_helpers() -> None:
+    assert_accepts(lambda: None, "ok")
+    with pytest.raises(AssertionError, match="rejected with ValueError: no"):
+        assert_accepts(lambda: (_ for _ in ()).throw(ValueError("no")), "x")
+    assert isinstance(assert_rejects(lambda: 1 / 0, "division"), ZeroDivisionError)
+    with pytest.raises(AssertionError, match="accepted"):
+        assert_rejects(lambda: 1, "one")
+    ticks = iter([False, False, True])
+    assert poll_until(lambda: next(ticks), 5, first_interval_s=0.001)
+    with pytest.raises(AssertionError, match=r"still not true after 0\.01 s"):
+        eventually(lambda: False, 0.01, "never")
+
+
+class _Finding:
+    def __init__(self, code: Any, index: Any) -> None:
+        self.code, self.index = code, index
+
+
+def test_codes_and_indexes_accepts_enums_and_strings() -> None:
+    class Code:
+        value = "CHAIN_BROKEN"
+
+    assert codes_and_indexes([_Finding(Code(), 2), _Finding("TRUNCATED", None)]) == [
+        ("CHAIN_BROKEN", 2),
+        ("TRUNCATED", None),
+    ]
+
+
+class _Rep:
+    def __init__(self, when: str, outcome: str, longrepr: Any = None) -> None:
+        self.when, self.outcome, self.longrepr, self.duration = when, outcome, longrepr, 0.1
+        self.passed, self.failed, self.skipped = outcome == "passed", outcome == "failed", outcome == "skipped"
+        self.longreprtext = str(longrepr or "")
+
+
+def _classify(*reports: _Rep) -> tuple[Outcome, str]:
+    return classify({r.when: r for r in reports})  # type: ignore[misc]
+
+
+def test_classify_outcomes() -> None:
+    ok = _Rep("setup", "passed")
+    assert _classify(ok, _Rep("call", "passed"), _Rep("teardown", "passed")) == (Outcome.PASSED, "")
+    na = _Rep("setup", "skipped", ("f", 1, "Skipped: kmsconform not applicable: capability x not declared"))
+    assert _classify(na, _Rep("teardown", "passed")) == (Outcome.NOT_APPLICABLE, "capability x not declared")
+    sk = _Rep("setup", "skipped", ("f", 1, "Skipped: kmsconform backend unavailable: vault: no binary"))
+    assert _classify(sk, _Rep("teardown", "passed")) == (Outcome.SKIPPED, "vault: no binary")
+    assert _classify(ok, _Rep("call", "failed", "AssertionError: bad"))[0] is Outcome.FAILED
+    assert _classify(_Rep("setup", "failed", "KeyError: x"))[0] is Outcome.ERROR
+    assert _classify(ok, _Rep("call", "passed"), _Rep("teardown", "failed", "boom"))[0] is Outcome.ERROR
+    assert _classify(ok)[0] is Outcome.ERROR
+
+
+def test_meta_from_nodeid_for_crash_reports() -> None:
+    meta = meta_from_nodeid("suites/test_rotation.py::test_new_kid_after_rotation[signing-proxy-rsa-pss-sha256]")
+    assert meta is not None
+    assert (meta["check_id"], meta["backend"], meta["alg"]) == ("KC-ROT-001", "signing-proxy", "rsa-pss-sha256")
+    assert meta_from_nodeid("tests/test_x.py::test_y") is None
