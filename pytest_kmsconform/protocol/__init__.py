@@ -37,6 +37,7 @@ OPS = (
     "audit.close",
     "verifier.verify",
     "verifier.verify_archive",
+    "multisig.verify",
     "start_service",
     "stop_service",
     "shutdown",

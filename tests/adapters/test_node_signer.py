@@ -36,7 +36,8 @@ def test_node_signer_passes_the_suites(run_suites: Callable[..., Any]) -> None:
     assert {"KC-AIR-001", "KC-AIR-002", "KC-AIR-003", "KC-GRD-001", "KC-GRD-002"} <= passed
     # What it does not declare is not applicable, with the reason.
     na = run.with_outcome("not_applicable")
-    assert {c["check_id"] for c in na if c["suite"] == "multisig"} == {f"KC-MS-00{i}" for i in range(1, 7)}
+    assert {f"KC-MS-00{i}" for i in range(1, 7)} <= passed
+    assert not [c for c in na if c["backend"] in ("local", "signing-proxy") and c["suite"] != "reliability"], na
     # On the signing proxy the child is a client of the emulator the suites started (the handle's env
     # lines), so the fault-injection suite applies too: retries with backoff, verify before trust.
     proxy_passed = {c["check_id"] for c in run.with_outcome("passed") if c["backend"] == "signing-proxy"}
@@ -49,6 +50,8 @@ EXPECTED_BROKEN = {
     "KC-SIG-008": ASYMMETRIC,  # verifier: changed signature
     "KC-SIG-009": ASYMMETRIC,  # verifier: signature relabelled with another kid
     "KC-AUD-018": ASYMMETRIC,  # archive: changed record signature not reported BAD_SIGNATURE
+    "KC-MS-005": {""},  # multisig: a corrupted signature is counted
+    "KC-MS-006": {""},  # multisig: signatures over the original policy count for a lowered threshold
 }
 
 

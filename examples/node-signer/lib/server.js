@@ -9,6 +9,7 @@ const { ProxyRing } = require('./proxy');
 const { AuditLog, requirePath } = require('./audit');
 const { KeySet, verifyArchive, verifySignature } = require('./verifier');
 const { checkStartup } = require('./guard');
+const { verifyManifest } = require('./multisig');
 const prim = require('./primitives');
 
 const PROTOCOL = 1;
@@ -73,7 +74,9 @@ class Server {
         return {
           protocol: PROTOCOL,
           implementation: { name: NAME, version: VERSION },
-          capabilities: ['sign', 'verifier', 'verifier_command', 'rotation', 'revocation', 'audit_log', 'guard', 'service_command'],
+          capabilities: [
+            'sign', 'verifier', 'verifier_command', 'rotation', 'revocation', 'audit_log', 'guard', 'service_command', 'multisig',
+          ],
           algorithms: prim.ALGORITHMS,
           backends: [...BACKENDS, 'signing-proxy'],
           service_command: [process.execPath, MAIN, 'service', '--check'],
@@ -153,6 +156,7 @@ class Server {
         return {};
       },
       'verifier.verify_archive': (m) => ({ findings: verifyArchive(new KeySet(m.jwks), requirePath(m.path)) }),
+      'multisig.verify': (m) => ({ kids: verifyManifest(m.manifest, new KeySet(m.jwks)) }),
       start_service: (m) => ({ service: this.add('service', checkStartup(m.env || {})) }),
       stop_service: (m) => {
         this.get('service', m.service);

@@ -20,7 +20,14 @@ from typing import Any
 
 import pytest
 
-from pytest_kmsconform.adapter import AdapterError, ImplAuditLog, ImplementationBase, ImplSigner, ServiceHandle
+from pytest_kmsconform.adapter import (
+    AdapterError,
+    ImplAuditLog,
+    ImplementationBase,
+    ImplMultisig,
+    ImplSigner,
+    ServiceHandle,
+)
 from pytest_kmsconform.airgap import offline_argv, unshare_unavailable_reason
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.capabilities import Capabilities, Capability
@@ -168,6 +175,17 @@ class CmdVerifier:
         return [CmdFinding(f["code"], f["index"], f["message"]) for f in answer["findings"]]
 
 
+class CmdMultisig:
+    """Manifest counting, served by the verifier child (it needs only the key set)."""
+
+    def __init__(self, impl: CmdImplementation) -> None:
+        self._impl = impl
+
+    def verify_manifest(self, manifest: Mapping[str, Any], jwks: Mapping[str, Any]) -> Sequence[str]:
+        answer = self._impl.verifier_child().request("multisig.verify", manifest=dict(manifest), jwks=dict(jwks))
+        return [str(k) for k in answer["kids"]]
+
+
 class CmdService:
     def __init__(self, child: ChildProcess, service_id: str) -> None:
         self.child, self.id = child, service_id
@@ -266,6 +284,9 @@ class CmdImplementation(ImplementationBase):
     def service_command(self) -> Sequence[str]:
         command: list[str] = self.hello["service_command"]
         return list(command)
+
+    def multisig(self) -> ImplMultisig:
+        return CmdMultisig(self)
 
     def close(self) -> None:
         with self._verifier_lock:

@@ -16,7 +16,9 @@ from pytest_kmsconform.reference_impl.errors import (
     KeyRevoked,
     KeyStateError,
     KmsConformError,
+    MultisigError,
     SigningFailed,
+    ThresholdNotMet,
     UnknownKey,
 )
 
@@ -45,12 +47,16 @@ def error_from_answer(op: str, error: Mapping[str, Any]) -> Exception:
         "SIGNING_FAILED": SigningFailed,
         "CANONICALIZATION": CanonicalizationError,
         "GUARD_REFUSED": GuardError,
+        "MULTISIG_ERROR": MultisigError,
     }
     exc: Exception
     if code in simple:
         exc = simple[code](message)
     elif code == "KEY_REVOKED":
         exc = KeyRevoked(message, kid)
+    elif code == "THRESHOLD_NOT_MET":
+        valid = tuple(str(k) for k in error.get("valid", ()))
+        exc = ThresholdNotMet(message, valid=valid, threshold=int(error.get("threshold", 0)))
     elif code == "KEY_NOT_VALID_AT_TIME":
         exc = KeyNotValidAtTime(message, kid)
     elif code == "BACKEND_ERROR":
