@@ -30,7 +30,9 @@ def assert_rejects(call: Callable[[], object], what: str) -> Exception:
         result = call()
     except Exception as exc:  # rejection is what we want
         return exc
-    raise AssertionError(f"{what}: accepted (returned {result!r}) but must be rejected")
+    shown = repr(result)
+    shown = shown if len(shown) <= 80 else f"a {type(result).__name__}"
+    raise AssertionError(f"{what}: accepted (returned {shown}) but must be rejected")
 
 
 def poll_until(predicate: Callable[[], bool], window_s: float, *, first_interval_s: float = 0.05) -> bool:
