@@ -150,3 +150,16 @@ def test_fixture_override_in_conftest(pytester: pytest.Pytester, toys_on_path: N
     result.assert_outcomes(passed=1)
     assert "mine-from-conftest" in report.read_text()
     assert Path(report.with_suffix(".md")).exists()
+
+
+def test_bundled_suites_are_collected_from_any_directory(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="def test_own():\n    pass\n")
+    alone = pytester.runpytest_inprocess("--kmsconform", "--kmsconform-backend=mock", "--collect-only", "-q")
+    assert "test_own.py::test_own" not in alone.stdout.str()
+    alone.stdout.fnmatch_lines(["*test_signing.py::test_sign_basic[[]mock-hmac-sha256[]]"])
+    both = pytester.runpytest_inprocess(
+        "--kmsconform", "--kmsconform-backend=mock", "--collect-only", "-q", "test_own.py"
+    )
+    both.stdout.fnmatch_lines(["test_own.py::test_own", "*test_signing.py::test_sign_basic[[]mock-hmac-sha256[]]"])
+    plain = pytester.runpytest_inprocess("--collect-only", "-q")
+    plain.stdout.fnmatch_lines(["test_own.py::test_own", "1 test collected*"])
