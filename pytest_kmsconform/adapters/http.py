@@ -1,7 +1,9 @@
 """``--kmsconform-impl=http://host:port``: certify any service that speaks the signing-proxy API.
 
-The service holds its own keys and its own backend, so the suites' backend handle is not used and
-the service's one algorithm (``GET /health``) is the only one declared. Capabilities:
+The service holds its own keys and its own backend, so the suites' backend handle is not used: the
+checks run once, on the ``local`` target (:data:`TARGET_KIND`), with the service's one algorithm
+(``GET /health``). Declaring other kinds would run the same checks again against the same service,
+and the fault-injection checks would wrap a handle the service never uses. Capabilities:
 
 * ``sign`` always (``/sign/hash``, ``/verify``, ``/keys``, ``/health``);
 * ``rotation`` and ``revocation`` only when ``/health`` says ``"admin": true`` *and* an admin key
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 
 from pytest_kmsconform.adapter import ImplementationBase, ImplSigner, UndeclaredCapability
 from pytest_kmsconform.backend_api import BackendHandle
-from pytest_kmsconform.capabilities import BACKEND_KIND_ALGORITHMS, Capabilities, Capability
+from pytest_kmsconform.capabilities import Capabilities, Capability
 from pytest_kmsconform.loader import AdapterSettings, ImplLoadError
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.signing_proxy import (
@@ -32,6 +34,9 @@ from pytest_kmsconform.reference_impl.backends.signing_proxy import (
 )
 from pytest_kmsconform.reference_impl.errors import ConfigurationError, KmsConformError
 from pytest_kmsconform.reference_impl.signature import Signature
+
+TARGET_KIND = "local"
+"""The one backend kind declared: its (cheap, in-process) handle is what the checks are given."""
 
 
 class HttpSigner:
@@ -116,7 +121,7 @@ class HttpImplementation(ImplementationBase):
         if self.admin is not None:
             features |= {Capability.ROTATION, Capability.REVOCATION}
         return Capabilities(
-            features=frozenset(features), algorithms=frozenset({self.alg}), backends=frozenset(BACKEND_KIND_ALGORITHMS)
+            features=frozenset(features), algorithms=frozenset({self.alg}), backends=frozenset({TARGET_KIND})
         )
 
     def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:

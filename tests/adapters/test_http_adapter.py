@@ -72,6 +72,7 @@ def test_capabilities_follow_health(signing_proxy: Callable[..., BackendHandle])
     assert {Capability.ROTATION, Capability.REVOCATION} <= with_admin.capabilities().features
     assert without.capabilities().features == frozenset({Capability.SIGN})
     assert [a.value for a in without.capabilities().algorithms] == ["rsa-pss-sha256"]
+    assert without.capabilities().backends == frozenset({"local"}), "checks run once, on one target"
 
 
 @pytest.mark.parametrize("spec", ["http://", "http://127.0.0.1:1?x=1", "http://127.0.0.1:1"])
