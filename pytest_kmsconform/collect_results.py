@@ -115,7 +115,10 @@ def classify(phases: Mapping[str, pytest.TestReport]) -> tuple[Outcome, str]:
                 return Outcome.NOT_APPLICABLE, reason.removeprefix(NA_PREFIX)
             return Outcome.SKIPPED, reason.removeprefix(SKIP_PREFIX)
     if setup is not None and setup.failed:
-        return Outcome.ERROR, f"set-up error: {_message(setup)}"
+        message = _message(setup)
+        if "ImplementationFault" in message:  # the implementation raised while the check was set up
+            return Outcome.FAILED, message.split("ImplementationFault: ", 1)[-1]
+        return Outcome.ERROR, f"set-up error: {message}"
     if call is not None and call.failed:
         return Outcome.FAILED, _message(call)
     if teardown is not None and teardown.failed:

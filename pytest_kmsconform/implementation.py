@@ -10,18 +10,40 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
 
 from pytest_kmsconform.adapter import AdapterError, Implementation, ImplSigner
-from pytest_kmsconform.backends import BackendPool, require_backend
+from pytest_kmsconform.backends import BackendPool, BackendStartError, require_backend
 from pytest_kmsconform.capabilities import DEDICATED_KINDS
 from pytest_kmsconform.checks import Target, spec_of
 from pytest_kmsconform.loader import AdapterSettings, load_implementation
 from pytest_kmsconform.options import get_config
 
 IMPL_KEY = pytest.StashKey[Implementation]()
+
+
+class ImplementationFault(AdapterError):
+    """The implementation raised while a check was being set up (a signer could not be made, a
+    rotation raised, ...). Reported as a *failure* of the check, not as a harness error."""
+
+
+@contextmanager
+def implementation_calls(what: str) -> Iterator[None]:
+    """Turn an exception raised by the implementation into :class:`ImplementationFault`.
+
+    Harness problems (a backend that did not start, :class:`BackendStartError`) pass unchanged.
+    """
+    try:
+        yield
+    except (BackendStartError, ImplementationFault):
+        raise
+    except Exception as exc:  # translated once, here: the check then fails instead of erroring
+        raise ImplementationFault(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
 T = TypeVar("T")
 
 _ALG_CODES = {
@@ -88,9 +110,9 @@ class SignerFactory:
         handle = require_backend(self.pool, self.target.backend)
         if self.target.kind in DEDICATED_KINDS:
             handle = self.pool.dedicated(self.target.backend, {"alg": self.target.alg.value})
-        signer = self.impl.signer(
-            handle, self.target.alg, label=short_label(self.check_id, self.target, next(self._counter))
-        )
+        label = short_label(self.check_id, self.target, next(self._counter))
+        with implementation_calls(f"{self.impl.name}.signer({self.target.backend}, {self.target.alg.value})"):
+            signer = self.impl.signer(handle, self.target.alg, label=label)
         if owned_by is None:
             self._made.append(signer)
         else:

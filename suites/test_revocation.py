@@ -17,7 +17,7 @@ from pytest_kmsconform.adapter import Implementation, ImplSigner
 from pytest_kmsconform.asserts import assert_rejects, eventually, poll_until
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.checks import Target
-from pytest_kmsconform.implementation import Memo, SignerFactory
+from pytest_kmsconform.implementation import Memo, SignerFactory, implementation_calls
 from pytest_kmsconform.options import get_config
 
 SIGN, REVOCATION, ROTATION = Capability.SIGN, Capability.REVOCATION, Capability.ROTATION
@@ -41,11 +41,12 @@ def revocation(
 
     def build() -> Revocation:
         signer = kmsconform_new_signer(owned_by=kmsconform_module_memo)
-        kid = signer.kid
-        signed_at = now()
-        sig = signer.sign_digest(digest("rev"))
-        signer.revoke(kid, "key compromise (kmsconform check)")
-        return Revocation(signer, kid, sig, signed_at, now())
+        with implementation_calls("sign, revoke"):
+            kid = signer.kid
+            signed_at = now()
+            sig = signer.sign_digest(digest("rev"))
+            signer.revoke(kid, "key compromise (kmsconform check)")
+            return Revocation(signer, kid, sig, signed_at, now())
 
     return kmsconform_module_memo.get(("revocation", kmsconform_target), build)
 

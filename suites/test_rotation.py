@@ -16,7 +16,7 @@ from pytest_kmsconform.adapter import Implementation, ImplSigner
 from pytest_kmsconform.asserts import assert_accepts, assert_rejects
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.checks import Target
-from pytest_kmsconform.implementation import Memo, SignerFactory
+from pytest_kmsconform.implementation import Memo, SignerFactory, implementation_calls
 
 SIGN, ROTATION, VERIFIER = Capability.SIGN, Capability.ROTATION, Capability.VERIFIER
 
@@ -38,12 +38,13 @@ def rotation(kmsconform_target: Target, kmsconform_new_signer: SignerFactory, km
 
     def build() -> Rotation:
         signer = kmsconform_new_signer(owned_by=kmsconform_module_memo)
-        old_kid = signer.kid
-        signed_at = now()
-        old_sig = signer.sign_digest(digest("rot-old"))
-        returned = signer.rotate()
-        new_sig = signer.sign_digest(digest("rot-new"))
-        return Rotation(signer, old_kid, old_sig, signed_at, returned, new_sig, signer.jwks())
+        with implementation_calls("sign, rotate, sign"):
+            old_kid = signer.kid
+            signed_at = now()
+            old_sig = signer.sign_digest(digest("rot-old"))
+            returned = signer.rotate()
+            new_sig = signer.sign_digest(digest("rot-new"))
+            return Rotation(signer, old_kid, old_sig, signed_at, returned, new_sig, signer.jwks())
 
     return kmsconform_module_memo.get(("rotation", kmsconform_target), build)
 

@@ -456,3 +456,15 @@ class CrashesOnRotate(Correct):
 
     def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
         return CrashingSigner(alg, label, handle.kind)
+
+
+class RotateRaisesSigner(ToySigner):
+    def rotate(self) -> str:
+        raise ToyError("rotation is not supported by this backend")
+
+
+class RotationRaises(Correct):
+    """Declares rotation, but rotating raises: every rotation check fails (not an error)."""
+
+    def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
+        return RotateRaisesSigner(alg, label, handle.kind)

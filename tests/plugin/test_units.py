@@ -134,6 +134,8 @@ def test_classify_outcomes() -> None:
     assert _classify(sk, _Rep("teardown", "passed")) == (Outcome.SKIPPED, "vault: no binary")
     assert _classify(ok, _Rep("call", "failed", "AssertionError: bad"))[0] is Outcome.FAILED
     assert _classify(_Rep("setup", "failed", "KeyError: x"))[0] is Outcome.ERROR
+    fault = _Rep("setup", "failed", "pytest_kmsconform.implementation.ImplementationFault: rotate: ToyError: no")
+    assert _classify(fault, _Rep("teardown", "passed")) == (Outcome.FAILED, "rotate: ToyError: no")
     assert _classify(ok, _Rep("call", "passed"), _Rep("teardown", "failed", "boom"))[0] is Outcome.ERROR
     assert _classify(ok)[0] is Outcome.ERROR
 
