@@ -4,12 +4,14 @@
   duration; every attempt is recorded in :class:`NetworkGuard` and refused with
   :class:`NetworkBlocked`, so a check fails on any attempt even if the implementation swallowed
   the error. Sockets that are only created (or listen) are not attempts.
-* In a subprocess: :func:`offline_argv` prefixes ``unshare -n`` (a new, empty network namespace);
-  :func:`unshare_unavailable_reason` says why that cannot work here (not root, no ``unshare``).
+* In a subprocess: :func:`offline_argv` prefixes ``unshare -n`` (a new, empty network namespace),
+  or ``unshare -rn`` (inside a new user namespace, for non-root users where those are allowed)
+  when only that works; :func:`unshare_unavailable_reason` says why neither can work here.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import subprocess
@@ -79,21 +81,35 @@ def network_blocked() -> Iterator[NetworkGuard]:
             setattr(socket.socket, name, method)
 
 
-def unshare_unavailable_reason() -> str | None:
-    """``None`` when ``unshare -n`` works here, else why not."""
+UNSHARE_FLAGS = ("-n", "-rn")
+"""Tried in order: a network namespace (root), then one inside a user namespace (unprivileged)."""
+
+
+@functools.cache
+def _unshare_probe() -> tuple[str | None, str | None]:
+    """(the first flag of :data:`UNSHARE_FLAGS` that works here, or ``None``; why none works)."""
     exe = shutil.which("unshare")
     if exe is None:
-        return "the unshare command is not installed"
-    try:
-        probe = subprocess.run([exe, "-n", "true"], capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unshare -n cannot run: {exc}"
-    if probe.returncode != 0:
-        return f"unshare -n is not permitted here: {probe.stderr.decode(errors='replace').strip()}"
-    return None
+        return None, "the unshare command is not installed"
+    failures = []
+    for flag in UNSHARE_FLAGS:
+        try:
+            probe = subprocess.run([exe, flag, "true"], capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failures.append(f"unshare {flag} cannot run: {exc}")
+            continue
+        if probe.returncode == 0:
+            return flag, None
+        failures.append(f"unshare {flag}: {probe.stderr.decode(errors='replace').strip()}")
+    return None, "unshare -n / -rn is not permitted here: " + "; ".join(failures)
+
+
+def unshare_unavailable_reason() -> str | None:
+    """``None`` when ``unshare -n`` (or ``-rn``) works here, else why not."""
+    return _unshare_probe()[1]
 
 
 def offline_argv(argv: Sequence[str]) -> list[str]:
-    """``argv`` run in a fresh network namespace with no interfaces up."""
+    """``argv`` run in a fresh network namespace with no interfaces up (``-n``, else ``-rn``)."""
     exe = shutil.which("unshare") or "unshare"
-    return [exe, "-n", *argv]
+    return [exe, _unshare_probe()[0] or "-n", *argv]
