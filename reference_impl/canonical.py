@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import rfc8785
@@ -55,3 +56,26 @@ def require_digest(digest: bytes) -> bytes:
         size = len(digest) if isinstance(digest, bytes | bytearray) else type(digest).__name__
         raise InvalidDigest(f"an audit digest is {DIGEST_SIZE} bytes, got {size}")
     return bytes(digest)
+
+
+_SAFE_INTEGER = 2**53
+
+
+def _parse_int(text: str) -> int | float:
+    # RFC 8785 writes a whole-number double in [2**53, 1e21) as a bare integer literal, and the
+    # canonicalizer refuses such integers: read it back as the double it was, so it re-canonicalizes.
+    value = int(text)
+    return value if -_SAFE_INTEGER < value < _SAFE_INTEGER else float(text)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_CANONICAL_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_constant=_refuse_constant)
+
+
+def loads_canonical(text: str | bytes) -> Any:
+    """Parse JSON written by :func:`canonicalize_payload` so that canonicalizing it again gives the same
+    bytes (``NaN``/``Infinity`` refused). Raises ``ValueError`` / ``UnicodeDecodeError``."""
+    return _CANONICAL_DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)

@@ -207,10 +207,9 @@ def run_in_docker(port: int = 0) -> Iterator[tuple[str, float]]:
 
 def _client_factory(url: str, region: str) -> Any:
     def factory() -> Any:
-        import boto3
+        from pytest_kmsconform.reference_impl.backends.aws_kms import kms_client
 
-        return boto3.client(
-            "kms",
+        return kms_client(
             endpoint_url=url,
             region_name=region,
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],

@@ -24,9 +24,9 @@ PASSED_THROUGH = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOI
 
 
 def _client() -> Any:
-    import boto3
+    from pytest_kmsconform.reference_impl.backends.aws_kms import kms_client
 
-    return boto3.client("kms")
+    return kms_client()
 
 
 def schedule_namespace_deletion(client: Any, namespace: str, days: int = 7) -> list[str]:

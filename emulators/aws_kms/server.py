@@ -45,10 +45,9 @@ class KmsEmulator:
         }
 
     def client(self) -> Any:
-        import boto3
+        from pytest_kmsconform.reference_impl.backends.aws_kms import kms_client
 
-        return boto3.client(
-            "kms",
+        return kms_client(
             endpoint_url=self.url,
             region_name=self.region,
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],

@@ -13,7 +13,6 @@ Needs psycopg 3 (extra ``postgres``).
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..canonical import canonicalize_payload, compute_audit_digest
+from ..canonical import canonicalize_payload, compute_audit_digest, loads_canonical
 from ..clock import Clock, utc_now
 from ..errors import AuditStoreError
 from ..signature import Signature
@@ -169,7 +168,7 @@ class PostgresAuditStore:
             raise
         self._commit(conn)
         return AuditRecord(
-            seq=seq, ts=stamp, payload=json.loads(canonical), prev_hash=prev_hash, hash=digest, signature=signature
+            seq=seq, ts=stamp, payload=loads_canonical(canonical), prev_hash=prev_hash, hash=digest, signature=signature
         )
 
     def record_key_event(self, event: dict[str, Any]) -> None:

@@ -7,12 +7,11 @@ of the digest; archives authenticate it through their signed checkpoint (``docs/
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..canonical import canonicalize_payload, parse_hash_hex
+from ..canonical import canonicalize_payload, loads_canonical, parse_hash_hex
 from ..clock import parse_time
 from ..errors import ArchiveFormatError, InvalidDigest
 from ..signature import Signature
@@ -81,17 +80,10 @@ def record_line(record: AuditRecord) -> bytes:
     return canonicalize_payload(record.to_json())
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
 def loads_line(line: bytes | str) -> Any:
     """Strict ``json.loads`` for one archive line (``NaN``/``Infinity`` refused)."""
     try:
-        return _DECODER.decode(line.decode("utf-8") if isinstance(line, bytes) else line)
+        return loads_canonical(line)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ArchiveFormatError(f"line is not JSON: {exc}") from None
 

@@ -10,7 +10,6 @@ re-raised: nothing is written.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -19,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..algorithms import Algorithm
-from ..canonical import canonicalize_payload, compute_audit_digest
+from ..canonical import canonicalize_payload, compute_audit_digest, loads_canonical
 from ..clock import Clock, format_time, parse_time, utc_now
 from ..errors import AuditStoreError
 from ..signature import Signature
@@ -87,7 +86,7 @@ def _row_to_record(row: tuple[Any, ...]) -> AuditRecord:
     return AuditRecord(
         seq=seq,
         ts=ts,
-        payload=json.loads(payload),
+        payload=loads_canonical(payload),
         prev_hash=prev_hash,
         hash=hash_,
         signature=Signature(kid=kid, alg=Algorithm(alg), value=bytes(sig)),
@@ -160,7 +159,7 @@ class SqliteAuditStore:
             conn.execute("ROLLBACK")
             raise
         return AuditRecord(
-            seq=seq, ts=stamp, payload=json.loads(canonical), prev_hash=prev_hash, hash=digest, signature=signature
+            seq=seq, ts=stamp, payload=loads_canonical(canonical), prev_hash=prev_hash, hash=digest, signature=signature
         )
 
     def record_key_event(self, event: dict[str, Any]) -> None:

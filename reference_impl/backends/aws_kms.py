@@ -313,6 +313,19 @@ class AwsKmsBackend:
             closer()
 
 
+def kms_client(**kwargs: Any) -> Any:
+    """A boto3 KMS client with the SDK's own retries off: the reference signer retries through
+    :class:`~..retry.Retrier` (one bounded policy; stacked, the two made 25 attempts per call)."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the AWS KMS signer needs boto3 (pip install 'pytest-kmsconform[aws]'): {exc}"
+        ) from None
+    return boto3.client("kms", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}), **kwargs)
+
+
 def client_from_env(env: Mapping[str, str]) -> Any:
     """A boto3 KMS client from an environment mapping (not ``os.environ``).
 
@@ -320,12 +333,6 @@ def client_from_env(env: Mapping[str, str]) -> Any:
     ``AWS_ENDPOINT_URL`` select an emulator; credentials come from ``AWS_ACCESS_KEY_ID`` /
     ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` when set, else boto3's default chain.
     """
-    try:
-        import boto3
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the AWS KMS signer needs boto3 (pip install 'pytest-kmsconform[aws]'): {exc}"
-        ) from None
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if not region:
         raise ConfigurationError("AWS KMS signer needs AWS_REGION or AWS_DEFAULT_REGION")
@@ -340,7 +347,7 @@ def client_from_env(env: Mapping[str, str]) -> Any:
         kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
         if env.get("AWS_SESSION_TOKEN"):
             kwargs["aws_session_token"] = env["AWS_SESSION_TOKEN"]
-    return boto3.client("kms", **kwargs)
+    return kms_client(**kwargs)
 
 
 def key_backend_from_handle(handle: BackendHandle) -> AwsKmsBackend:

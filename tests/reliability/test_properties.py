@@ -40,12 +40,6 @@ def test_canonicalization_is_idempotent_or_typed(value: Any) -> None:
     fuzzing.check_canonical_value(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (found by this property test, reported): an integral float in [2**53, 1e21) canonicalizes "
-    "to a plain integer (correct RFC 8785), which json.loads reads back as an int beyond 2**53, which "
-    "canonicalize_payload refuses: the stored record can no longer be verified (HASH_MISMATCH)",
-)
 def test_integral_float_beyond_2_53_survives_store_and_verify(tmp_path: Any) -> None:
     from pytest_kmsconform.reference_impl.algorithms import Algorithm
     from pytest_kmsconform.reference_impl.audit.store import SqliteAuditStore
