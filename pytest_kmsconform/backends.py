@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -57,8 +57,16 @@ Listener = Callable[[BackendState], None]
 class BackendPool:
     """Starts backends on demand and stops them all on :meth:`close`."""
 
-    def __init__(self, *, namespace: str, on_event: Listener | None = None, on_starting: Listener | None = None):
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        on_event: Listener | None = None,
+        on_starting: Listener | None = None,
+        options: Mapping[str, Mapping[str, str]] | None = None,
+    ):
         self.namespace = namespace
+        self._options = {name: dict(opts) for name, opts in (options or {}).items()}
         self._states: dict[str, BackendState] = {}
         self._stack = contextlib.ExitStack()
         self._on_event = on_event
@@ -80,7 +88,9 @@ class BackendPool:
         if name in self._states:
             return self._states[name]
         provider = backend_registry.get(name)
-        reason = provider.unavailable_reason()
+        options = self._options.get(name, {})
+        # options given by the user (e.g. a device URL) make it available; start() then decides
+        reason = None if options else provider.unavailable_reason()
         start = time.monotonic()
         if reason is not None:
             state = BackendState(name, None, reason, None, 0.0)
@@ -89,7 +99,7 @@ class BackendPool:
                 self._on_starting(BackendState(name, None, None, None, 0.0))
             try:
                 ns = f"{self.namespace}-{name}".replace("_", "-")
-                handle = self._stack.enter_context(provider.start(namespace=ns, port=0, options={}))
+                handle = self._stack.enter_context(provider.start(namespace=ns, port=0, options=options))
                 state = BackendState(name, handle, None, None, time.monotonic() - start)
                 check = handle.details.get("check")
                 if callable(check):
@@ -174,7 +184,10 @@ def kmsconform_backend_pool(pytestconfig: pytest.Config) -> Iterator[BackendPool
             handle = kmsconform_backend_pool.get("local").handle
     """
     starting, event = _progress(pytestconfig)
-    with BackendPool(namespace=run_namespace(pytestconfig), on_event=event, on_starting=starting) as pool:
+    options = get_config(pytestconfig).backend_options
+    with BackendPool(
+        namespace=run_namespace(pytestconfig), on_event=event, on_starting=starting, options=options
+    ) as pool:
         pytestconfig.stash[POOL_KEY] = pool
         yield pool
 

@@ -34,6 +34,7 @@ _HELP = {
     "api_key": "API key sent to an http(s):// implementation (never printed)",
     "admin_key": "admin key for the optional /admin/* endpoints of an http(s):// implementation",
     "impl_timeout": "seconds to wait for each answer of an http(s):// or cmd: implementation",
+    "yubihsm_url": "yubihsm-connector URL of a real YubiHSM 2 for the opt-in 'yubihsm-connector' backend",
 }
 
 INI_KEYS: dict[str, str] = {
@@ -46,6 +47,7 @@ INI_KEYS: dict[str, str] = {
     "api_key": "kmsconform_api_key",
     "admin_key": "kmsconform_admin_key",
     "impl_timeout": "kmsconform_impl_timeout",
+    "yubihsm_url": "kmsconform_yubihsm_url",
 }
 ENV_KEYS: dict[str, str] = {
     "enable": "KMSCONFORM",
@@ -58,6 +60,7 @@ ENV_KEYS: dict[str, str] = {
     "api_key": "SIGNING_PROXY_API_KEY",
     "admin_key": "SIGNING_PROXY_ADMIN_KEY",
     "impl_timeout": "KMSCONFORM_IMPL_TIMEOUT",
+    "yubihsm_url": "KMSCONFORM_YUBIHSM_URL",
 }
 
 
@@ -75,6 +78,7 @@ class KmsconformConfig:
     :param api_key: API key for ``http(s)://`` implementations (secret: never in reprs or headers).
     :param admin_key: admin key for their optional ``/admin/*`` endpoints (secret).
     :param impl_timeout_s: longest wait for one answer of an ``http(s)://`` or ``cmd:`` implementation.
+    :param backend_options: provider options per backend name (``yubihsm-connector``: ``url``).
     """
 
     enabled: bool
@@ -87,6 +91,7 @@ class KmsconformConfig:
     api_key: str | None = field(default=None, repr=False)
     admin_key: str | None = field(default=None, repr=False)
     impl_timeout_s: float = DEFAULT_IMPL_TIMEOUT_S
+    backend_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def header_lines(self) -> list[str]:
         src = self.sources
@@ -125,7 +130,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=_HELP["audit_records"],
     )
-    for key, metavar in (("api_key", "KEY"), ("admin_key", "KEY"), ("impl_timeout", "SECONDS")):
+    for key, metavar in (("api_key", "KEY"), ("admin_key", "KEY"), ("impl_timeout", "SECONDS"), ("yubihsm_url", "URL")):
         group.addoption(
             f"--kmsconform-{key.replace('_', '-')}",
             dest=f"kmsconform_{key}",
@@ -139,7 +144,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(INI_KEYS["report"], _HELP["report"], type="string", default=None)
     parser.addini(INI_KEYS["revocation_window"], _HELP["revocation_window"], type="string", default=None)
     parser.addini(INI_KEYS["audit_records"], _HELP["audit_records"], type="string", default=None)
-    for key in ("api_key", "admin_key", "impl_timeout"):
+    for key in ("api_key", "admin_key", "impl_timeout", "yubihsm_url"):
         parser.addini(INI_KEYS[key], _HELP[key], type="string", default=None)
 
 
@@ -230,6 +235,13 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
     records = _as_number(get("audit_records", DEFAULT_AUDIT_RECORDS), "--kmsconform-audit-records", int, 3)
     api_key, admin_key = get("api_key", None), get("admin_key", None)
     timeout = _as_number(get("impl_timeout", DEFAULT_IMPL_TIMEOUT_S), "--kmsconform-impl-timeout", float, 0.001)
+    backend_options: dict[str, dict[str, str]] = {}
+    yubihsm_url = get("yubihsm_url", None)
+    if yubihsm_url is not None and str(yubihsm_url).strip():
+        url = str(yubihsm_url).strip()
+        if not url.startswith(("http://", "https://")):
+            raise pytest.UsageError(f"--kmsconform-yubihsm-url: expected an http(s):// URL, got {url!r}")
+        backend_options["yubihsm-connector"] = {"url": url}
     return KmsconformConfig(
         enabled=enabled,
         impl=impl,
@@ -241,6 +253,7 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
         api_key=None if api_key is None else str(api_key),
         admin_key=None if admin_key is None else str(admin_key),
         impl_timeout_s=float(timeout),
+        backend_options=backend_options,
     )
 
 

@@ -94,17 +94,19 @@ class ConnectorProvider:
 
     def unavailable_reason(self) -> str | None:
         if not os.environ.get(URL_ENV):
-            return f"{URL_ENV} is not set (the URL of a yubihsm-connector with a device attached)"
+            return (
+                f"{URL_ENV} is not set and --kmsconform-yubihsm-url not given "
+                "(the URL of a yubihsm-connector with a device attached)"
+            )
         return None
 
     @contextmanager
     def start(
         self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
     ) -> Iterator[BackendHandle]:
-        reason = self.unavailable_reason()
-        if reason is not None:
-            raise RuntimeError(f"backend {self.name} cannot start: {reason}")
-        url = os.environ[URL_ENV]
+        url = (options or {}).get("url") or os.environ.get(URL_ENV)
+        if not url:
+            raise RuntimeError(f"backend {self.name} cannot start: {self.unavailable_reason()}")
         yield BackendHandle(
             name=self.name,
             kind=self.kind,

@@ -58,3 +58,16 @@ def run_toy(pytester: pytest.Pytester, toys_on_path: None) -> Callable[..., tupl
         return rec, capture.runs[0]
 
     return run
+
+
+@pytest.fixture
+def run_suites(pytester: pytest.Pytester) -> Callable[..., tuple[pytest.HookRecorder, RunResult]]:
+    """``run_suites(*args)``: the bundled suites in process with ``args``; returns the merged run too."""
+
+    def run(*args: str) -> tuple[pytest.HookRecorder, RunResult]:
+        capture = Capture()
+        rec = pytester.inline_run("--kmsconform", "-p", "no:cacheprovider", *args, plugins=[capture])
+        assert len(capture.runs) == 1, "pytest_kmsconform_run_finished must be called exactly once"
+        return rec, capture.runs[0]
+
+    return run
