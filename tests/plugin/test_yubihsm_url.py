@@ -6,9 +6,9 @@ reaches it only through the URL given on the command line (the environment varia
 
 from __future__ import annotations
 
-import pytest
-
 from collections.abc import Callable
+
+import pytest
 
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.results import RunResult
