@@ -19,13 +19,10 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import struct
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -48,51 +45,34 @@ from ..primitives import PublicKey, verify_digest
 from ..signature import Signature
 from ..signer import BackendKey
 
+if TYPE_CHECKING:
+    from yubihsm.core import LogEntry as DeviceLogEntry
+
 NAME = "yubihsm"
 DEFAULT_URL = "http://127.0.0.1:12345"
 RSA_BITS = 2048
 PSS_SALT = 32
-LOG_ENTRY = struct.Struct("!HBHHHHBL16s")
 T = TypeVar("T")
 
 
 # -- device audit log verification (pure) --------------------------------------------------------
-@dataclass(frozen=True)
-class DeviceLogEntry:
+def _log_entry_type() -> Any:
+    """Yubico's own parser of the 32-byte log entry (``yubihsm.core.LogEntry``), not the simulator's:
+    the simulator writes the log, so its code must not also be the one that checks it."""
+    try:
+        from yubihsm.core import LogEntry
+    except ImportError as exc:
+        raise ConfigurationError(f"YubiHSM support needs the yubihsm package (the 'yubihsm' extra): {exc}") from None
+    return LogEntry
+
+
+def parse_device_log_entry(raw: bytes) -> DeviceLogEntry:
     """One 32-byte YubiHSM audit log entry."""
-
-    number: int
-    command: int
-    length: int
-    session_key: int
-    target_key: int
-    second_key: int
-    result: int
-    tick: int
-    digest: bytes
-
-    @property
-    def data(self) -> bytes:
-        return self.to_bytes()[:16]
-
-    def to_bytes(self) -> bytes:
-        return LOG_ENTRY.pack(
-            self.number,
-            self.command,
-            self.length,
-            self.session_key,
-            self.target_key,
-            self.second_key,
-            self.result,
-            self.tick,
-            self.digest,
-        )
-
-    @classmethod
-    def parse(cls, raw: bytes) -> DeviceLogEntry:
-        if len(raw) != LOG_ENTRY.size:
-            raise ValueError(f"a device log entry is {LOG_ENTRY.size} bytes, got {len(raw)}")
-        return cls(*LOG_ENTRY.unpack(raw))
+    entry_type = _log_entry_type()
+    if len(raw) != entry_type.LENGTH:
+        raise ValueError(f"a device log entry is {entry_type.LENGTH} bytes, got {len(raw)}")
+    entry: DeviceLogEntry = entry_type.parse(raw)
+    return entry
 
 
 class DeviceLogError(ValueError):
@@ -117,8 +97,7 @@ def verify_device_log(entries: Sequence[DeviceLogEntry], previous: DeviceLogEntr
         before, entry = chain[i - 1], chain[i]
         if (entry.number - before.number) & 0xFFFF != 1:
             raise DeviceLogError(f"entry {entry.number} does not follow entry {before.number}", i - offset)
-        expected = hashlib.sha256(entry.data + before.digest).digest()[:16]
-        if not hmac.compare_digest(expected, entry.digest):
+        if not entry.validate(before):
             raise DeviceLogError(f"entry {entry.number} has a wrong digest", i - offset)
 
 
@@ -329,9 +308,9 @@ class YubiHsmBackend:
     def audit_log(self) -> list[DeviceLogEntry]:
         """The device's unconsumed audit log entries, parsed by our own code."""
         raw = self._send("GET_LOG_ENTRIES", b"")
-        if len(raw) < 5 or len(raw) != 5 + raw[4] * LOG_ENTRY.size:
+        if len(raw) < 5 or len(raw) != 5 + raw[4] * 32:
             raise BackendError("malformed GET_LOG_ENTRIES reply", code=BackendErrorCode.CORRUPT_RESPONSE, backend=NAME)
-        return [DeviceLogEntry.parse(raw[5 + i * 32 : 37 + i * 32]) for i in range(raw[4])]
+        return [parse_device_log_entry(raw[5 + i * 32 : 37 + i * 32]) for i in range(raw[4])]
 
     def enable_command_audit(
         self, commands: Sequence[str] = ("SIGN_EDDSA", "SIGN_ECDSA", "SIGN_PKCS1", "SIGN_PSS", "SIGN_HMAC")
