@@ -9,6 +9,7 @@ fixture; a local in-memory key for the rest (no alternative simulator exists for
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import time
@@ -50,6 +51,7 @@ def _plain_moto_first_sign() -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # request lines would flood the table
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
