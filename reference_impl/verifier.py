@@ -24,13 +24,17 @@ import enum
 import hashlib
 import hmac
 import json
+import json.scanner
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, NamedTuple, cast
 
 import nacl.bindings
 import nacl.exceptions
@@ -40,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from .algorithms import Algorithm
 from .audit.archive import Checkpoint, is_checkpoint_line, open_lines, parse_header
 from .audit.records import AuditRecord, loads_line
-from .canonical import canonicalize_payload, require_digest
+from .canonical import _refuse_constant, canonicalize_payload, require_digest
 from .clock import parse_time, utc_now
 from .errors import (
     ArchiveFormatError,
@@ -244,7 +248,6 @@ def _code_of(exc: KmsConformError) -> FindingCode:
 _Task = tuple[int, str, str, bytes, bytes, str]
 _Result = tuple[FindingCode, int, str]
 _Link = tuple[int, "str | None", str]  # seq, prev_hash, hash
-_BatchResult = tuple[list["_Link | None"], list[_Result]]
 
 
 class Verifier:
@@ -264,6 +267,7 @@ class Verifier:
                 raise KeyFormatError(f"kid {kid!r} is both in the JWKS and an HMAC secret")
             secrets[kid] = secret
         self._hmac = secrets
+        self._ed25519 = {e.kid: (e, e.ed25519_raw) for e in self.keys if e.ed25519_raw is not None}
         self._jwks = json.loads(json.dumps(jwks))  # a plain copy, for worker processes
 
     # -- single signatures -----------------------------------------------------------------
@@ -374,7 +378,8 @@ class Verifier:
                         chain.add(FindingCode.FORMAT_ERROR, None, f"checkpoint: {exc}")
                         return chain.findings()
                     continue
-            records_hash.update(line + b"\n")
+            records_hash.update(line)  # two updates: no copy of the line
+            records_hash.update(b"\n")
             batch.append(line)
             count += 1
             if len(batch) >= BATCH:
@@ -389,28 +394,54 @@ class Verifier:
 
     def _dispatch(self, chain: _Chain, pool: _Pool | None, start: int, batch: list[bytes]) -> None:
         if pool is None:
-            chain.apply(start, self.check_lines(start, batch))
+            chain.join(start, self.check_lines(start, batch))
         else:
             pool.submit(start, batch, chain)
 
-    def check_lines(self, start: int, lines: list[bytes]) -> _BatchResult:
-        """Every check of a run of record lines except the links between records (which need order):
-        returns each record's link fields (``None`` if unparsable) and the findings."""
-        links: list[_Link | None] = []
+    def check_lines(self, start: int, lines: list[bytes]) -> _Segment:
+        """Every check of a run of consecutive record lines, links between them included; only the link
+        of the first line to the record before the run is left to :meth:`_Chain.join`."""
+        segment = _Chain(segment=True)
+        for index, line in enumerate(lines, start):
+            fast = _fast_record(line)
+            if fast is not None and self._verify_fast(fast):
+                segment.link(index, fast.seq, fast.prev_hash, fast.hash)
+            else:
+                self._check_line(segment, index, line)
+        return segment.summary()
+
+    def _verify_fast(self, record: _FastRecord) -> bool:
+        """True if ``record``'s ed25519 signature verifies and its key is valid at its ``ts``; on
+        ``False`` the general path (:meth:`_check_line`) names the problem."""
+        found = self._ed25519.get(record.kid)
+        if found is None or record.alg != Algorithm.ED25519 or len(record.sig) != 64:
+            return False
+        entry, public_raw = found
+        try:
+            entry.check_time(record.at)
+            nacl.bindings.crypto_sign_open(record.sig + record.digest, public_raw)
+        except (KmsConformError, nacl.exceptions.CryptoError):
+            return False
+        return True
+
+    def _check_line(self, chain: _Chain, index: int, line: bytes) -> None:
+        """The general path for one record line: strict parsing, every hash fallback, any algorithm."""
+        try:
+            obj = loads_line(line)
+        except ArchiveFormatError as exc:
+            chain.lost()
+            chain.add(FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}")
+            return
         results: list[_Result] = []
-        for offset, line in enumerate(lines):
-            index = start + offset
-            try:
-                obj = loads_line(line)
-            except ArchiveFormatError as exc:
-                links.append(None)
-                results.append((FindingCode.FORMAT_ERROR, index, f"record {index}: {exc}"))
-                continue
-            link, task = self._check_record(index, obj, results, line)
-            links.append(link)
-            if task is not None and (result := self._check(task)) is not None:
-                results.append(result)
-        return links, results
+        link, task = self._check_record(index, obj, results, line)
+        if link is None:
+            chain.lost()
+        else:
+            chain.link(index, *link)
+        if task is not None and (result := self._check(task)) is not None:
+            results.append(result)
+        for result in results:
+            chain.add(*result)
 
     def _check_record(
         self, index: int, obj: Any, results: list[_Result], line: bytes = b""
@@ -563,6 +594,70 @@ def _payload_slice(line: bytes, obj: dict[str, Any], fields: _RecordFields) -> b
     return line[_PAYLOAD_AT:end]
 
 
+class _FastRecord(NamedTuple):
+    seq: int
+    prev_hash: str | None
+    hash: str
+    kid: str
+    alg: str
+    sig: bytes
+    at: datetime
+    digest: bytes
+
+
+# A record line as the exporter writes it (RFC 8785 member order) with plain strings (no escapes) and
+# a seq below 2**53: everything but the payload, which the JSON scanner checks.
+_HEAD = re.compile(r'\{"hash":"([0-9a-f]{64})","payload":')
+_TAIL = re.compile(
+    r',"prev_hash":(?:null|"([0-9a-f]{64})"),"seq":(0|[1-9][0-9]{0,14}),'
+    r'"signature":\{"alg":"([a-z0-9-]{1,32})","kid":"([^"\\\x00-\x1f]+)","sig":"([A-Za-z0-9_-]*)"\},'
+    r'"ts":"([^"\\\x00-\x1f]{1,64})"\}'
+)
+# Payload bytes are hashed as written, so ints need no parse_int hook here (unlike loads_canonical).
+_SCAN_PAYLOAD = cast(
+    Callable[[str, int], tuple[Any, int]],
+    json.scanner.make_scanner(json.JSONDecoder(parse_constant=_refuse_constant)),  # type: ignore[arg-type]
+)
+_B64_PAD = (b"", b"===", b"==", b"=")
+
+
+def _fast_record(line: bytes) -> _FastRecord | None:
+    """A canonical record line whose hash is the digest of its payload bytes as written, cheaply;
+    ``None`` for anything else (the general path then decides).
+
+    Sound because the line is matched whole: fixed head, exactly one JSON value (the scanner's
+    end must be the tail's start), a tail without escapes or room for a second member.
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    head = _HEAD.match(text)
+    if head is None:
+        return None
+    end = text.rfind(',"prev_hash":')
+    tail = _TAIL.fullmatch(text, end) if end > 0 else None
+    if tail is None:
+        return None
+    start = head.end()
+    try:
+        if _SCAN_PAYLOAD(text, start)[1] != end:
+            return None
+        at = datetime.fromisoformat(tail[6])
+        b64 = tail[5].encode("ascii").translate(_B64_TO_STD) + _B64_PAD[len(tail[5]) % 4]
+        sig = binascii.a2b_base64(b64, strict_mode=True)
+    except (StopIteration, ValueError, RecursionError, binascii.Error):
+        return None
+    if at.tzinfo is None:
+        return None
+    payload = line[start : len(line) - (len(text) - end)]  # the tail is ASCII: same length in bytes
+    prev_hash = tail[1]
+    digest = _digest(payload, prev_hash)
+    if digest.hex() != head[1]:
+        return None
+    return _FastRecord(int(tail[2]), prev_hash, head[1], tail[4], tail[3], sig, at, digest)
+
+
 def _digest(canonical: bytes, prev_hash: str | None) -> bytes:
     h = hashlib.sha256(canonical)
     if prev_hash is not None:
@@ -577,21 +672,30 @@ def _at(ts: str) -> datetime:
     return value
 
 
-_START = object()
-_LOST = object()
+_START = object()  # before the genesis record
+_LOST = object()  # after an unparsable record: the next link cannot be judged
+_OPEN = object()  # a segment's start: the link to the record before is judged by _Chain.join
+
+_Opening = tuple[int, "str | None"]  # seq and prev_hash of a segment's first record
+_Segment = tuple["_Opening | None", "tuple[int, str] | None", dict[FindingCode, tuple["int | None", str, int]]]
 
 
 class _Chain:
-    """Sequential chain state plus findings: the first index and a count per code."""
+    """Sequential chain state plus findings: the first index and a count per code.
 
-    def __init__(self) -> None:
+    With ``segment=True`` it checks a run of records in isolation (a batch, maybe in a worker) and
+    :meth:`summary` returns what :meth:`join` needs to continue the whole chain with it.
+    """
+
+    def __init__(self, *, segment: bool = False) -> None:
         self.head: str | None = None
-        self._prev: object | tuple[int, str] = _START
+        self._prev: object | tuple[int, str] = _OPEN if segment else _START
+        self._opening: _Opening | None = None
         self._first: dict[FindingCode, tuple[int | None, str]] = {}
         self._count: dict[FindingCode, int] = {}
 
-    def add(self, code: FindingCode, index: int | None, message: str) -> None:
-        self._count[code] = self._count.get(code, 0) + 1
+    def add(self, code: FindingCode, index: int | None, message: str, count: int = 1) -> None:
+        self._count[code] = self._count.get(code, 0) + count
         current = self._first.get(code)
         if current is None or (index is not None and (current[0] is None or index < current[0])):
             self._first[code] = (index, message)
@@ -602,6 +706,14 @@ class _Chain:
         self.head = None
 
     def link(self, index: int, seq: int, prev_hash: str | None, hash_: str) -> None:
+        if self._prev is _OPEN:
+            self._opening = (seq, prev_hash)
+        else:
+            self._check_link(index, seq, prev_hash)
+        self._prev = (seq, hash_)
+        self.head = hash_
+
+    def _check_link(self, index: int, seq: int, prev_hash: str | None) -> None:
         prev = self._prev
         if prev is _START:
             if seq != 0 or prev_hash is not None:
@@ -614,19 +726,23 @@ class _Chain:
                 )
             elif seq != prev_seq + 1:
                 self.add(FindingCode.CHAIN_BROKEN, index, f"record {index}: seq {seq} does not follow {prev_seq}")
-        self._prev = (seq, hash_)
-        self.head = hash_
 
-    def apply(self, start: int, batch: _BatchResult) -> None:
-        """Link a checked batch onto the chain, in order, and take its findings."""
-        links, results = batch
-        for offset, link in enumerate(links):
-            if link is None:
-                self.lost()
-            else:
-                self.link(start + offset, *link)
-        for result in results:
-            self.add(*result)
+    def summary(self) -> _Segment:
+        """A segment's opening link (``None``: its first record was unparsable), its last record's
+        ``(seq, hash)`` (``None``: unparsable) and its findings (first index, message, count)."""
+        end = self._prev if isinstance(self._prev, tuple) else None
+        findings = {code: (index, message, self._count[code]) for code, (index, message) in self._first.items()}
+        return self._opening, end, findings
+
+    def join(self, start: int, segment: _Segment) -> None:
+        """Continue the chain with the segment of records that starts at index ``start``."""
+        opening, end, findings = segment
+        if opening is not None:
+            self._check_link(start, *opening)
+        self._prev = _LOST if end is None else end
+        self.head = None if end is None else end[1]
+        for code, (index, message, count) in findings.items():
+            self.add(code, index, message, count)
 
     def findings(self) -> list[Finding]:
         out = []
@@ -645,24 +761,39 @@ def _init_worker(jwks: dict[str, Any], hmac_secrets: dict[str, bytes]) -> None:
     _WORKER = Verifier(jwks, hmac_secrets=hmac_secrets)
 
 
-def _run_lines(start: int, lines: list[bytes]) -> _BatchResult:
+def _run_lines(start: int, lines: list[bytes]) -> _Segment:
     assert _WORKER is not None
     return _WORKER.check_lines(start, lines)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Fork when it is safe (Linux, this process has one thread): workers start in milliseconds with
+    everything imported. Otherwise a fork server that imports this module once for all workers."""
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 class _Pool:
     """Batches of record lines checked on a process pool, at most ``2 * workers`` in flight.
 
-    This process reads and hashes the lines and links the chain; workers parse, hash and verify.
+    This process reads and hashes the lines and joins the segments; workers parse, hash, verify and
+    link the records of a batch.
     """
 
     def __init__(self, verifier: Verifier, workers: int) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         self._executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(verifier._jwks, verifier._hmac)
+            max_workers=workers,
+            mp_context=_context(),
+            initializer=_init_worker,
+            initargs=(verifier._jwks, verifier._hmac),
         )
-        self._inflight: list[tuple[int, Future[_BatchResult]]] = []
+        self._inflight: list[tuple[int, Future[_Segment]]] = []
         self._limit = 2 * workers
 
     def submit(self, start: int, lines: list[bytes], chain: _Chain) -> None:
@@ -672,7 +803,7 @@ class _Pool:
 
     def _collect(self, chain: _Chain) -> None:
         start, future = self._inflight.pop(0)
-        chain.apply(start, future.result())
+        chain.join(start, future.result())
 
     def drain(self, chain: _Chain) -> None:
         while self._inflight:
