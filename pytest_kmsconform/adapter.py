@@ -123,6 +123,31 @@ class ImplMultisig(Protocol):
 
 
 @runtime_checkable
+class ImplEnvelopeStore(Protocol):
+    """(ENVELOPE) Private keys sealed under a KMS data key in a SQLite database (seed 004).
+
+    A data key from KMS ``GenerateDataKey`` encrypts the private key (AES-256-GCM); only the sealed
+    data key and the ciphertext are stored. Opening asks KMS to ``Decrypt`` the data key every time.
+    Keys cross this interface as PKCS#8 PEM; record ids are positive integers. The database holds
+    seed 004's table ``enclave_master_keys`` (``enclave_id`` = record id), which the checks tamper with.
+    """
+
+    def seal(self, record_id: int, private_key_pem: bytes) -> None:
+        """Seal the PKCS#8 PEM ``private_key_pem`` as the new record ``record_id``; raise if it exists."""
+        ...
+
+    def generate(self, record_id: int, alg: Algorithm) -> bytes:
+        """Make a key pair for ``alg``, seal it as ``record_id``; return its public key (SPKI PEM)."""
+        ...
+
+    def load(self, record_id: int) -> bytes:
+        """Open ``record_id`` (PKCS#8 PEM); raise when it is missing, altered or KMS refuses the data key."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class ServiceHandle(Protocol):
     def close(self) -> None: ...
 
@@ -164,6 +189,12 @@ class Implementation(Protocol):
 
     def multisig(self) -> ImplMultisig: ...
 
+    def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
+        """(ENVELOPE) A store on the SQLite file ``path`` sealing under ``kms_key_id`` of the aws-kms
+        backend ``handle``. A second store on the same ``path`` is a restart: it must open what the
+        first sealed, with nothing but the file and KMS."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -196,6 +227,9 @@ class ImplementationBase:
 
     def multisig(self) -> ImplMultisig:
         raise UndeclaredCapability(Capability.MULTISIG)
+
+    def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
+        raise UndeclaredCapability(Capability.ENVELOPE)
 
     def close(self) -> None:
         """Nothing to release by default."""

@@ -36,7 +36,7 @@ class Capability(enum.StrEnum):
     MULTISIG = "multisig"
     """``multisig()``: N-of-M manifest approval counting."""
     ENVELOPE = "envelope_persistence"
-    """Optional AWS capability: keys persisted under a KMS data key (no check yet needs it)."""
+    """``envelope_store(handle, path, kms_key_id=)``: keys sealed under a KMS data key in SQLite (aws-kms only)."""
 
 
 ALL_ALGORITHMS = frozenset(Algorithm)

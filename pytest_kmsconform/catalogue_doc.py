@@ -46,6 +46,7 @@ def render(specs: Sequence[CheckSpec]) -> str:
         lines.append("|---|---|---|---|---|---|")
         for s in group:
             runs = SCOPE_TEXT[s.scope] + ("" if s.algs == "all" else f" ({s.algs})")
+            runs += f", {'/'.join(s.kinds)} backends only" if s.kinds else ""
             requires = ", ".join(c.value for c in s.requires) or "-"
             flags = ", ".join(s.flags) or "-"
             lines.append(f"| {s.check_id} | {_cell(s.title)} | {runs} | {requires} | {flags} | {_cell(s.source)} |")

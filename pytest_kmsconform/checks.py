@@ -12,6 +12,8 @@ Every conformance check is a test function carrying exactly one marker::
   (:data:`~pytest_kmsconform.capabilities.BACKEND_KIND_ALGORITHMS`); ``"alg"``: one per algorithm,
   no backend; ``"none"``: a single instance (or the test's own ``parametrize``).
 * ``algs``: ``all``, ``asymmetric`` or ``symmetric``.
+* ``kinds``: backend kinds a ``backend`` check is limited to (default: every kind); when no backend
+  of those kinds is selected the check has one instance without a backend, which it skips.
 * A check whose ``requires`` (or backend kind / algorithm) the implementation did not declare is
   skipped with a reason starting ``kmsconform not applicable:`` and reported ``not_applicable``.
 
@@ -49,6 +51,7 @@ SUITES: dict[str, str] = {
     "GRD": "guard",
     "MS": "multisig",
     "REL": "reliability",
+    "ENV": "envelope",
 }
 """id prefix -> suite name; the suite module is ``pytest_kmsconform.suites.test_<suite>``."""
 
@@ -65,6 +68,7 @@ FLAGS: dict[str, str] = {
     "FAIL_OPEN": "the service must refuse to start rather than fall back to a weak signer",
     "THRESHOLD": "N-of-M counting of independent signatures",
     "RESILIENCE": "a backend fault must not lose, duplicate or corrupt a record, and retries must stay bounded",
+    "KEY_PERSISTENCE": "a key sealed at rest must come back intact, only through the KMS, and never in clear",
 }
 
 _ID = re.compile(r"^KC-([A-Z]+)-(\d{3})$")
@@ -92,6 +96,7 @@ class CheckSpec:
     scope: str
     algs: str
     flags: tuple[str, ...]
+    kinds: tuple[str, ...] = ()
 
     @property
     def algorithms(self) -> frozenset[Algorithm]:
@@ -107,12 +112,13 @@ class CheckSpec:
             "scope": self.scope,
             "algs": self.algs,
             "flags": list(self.flags),
+            "kinds": list(self.kinds),
         }
 
 
 def spec_from_kwargs(kwargs: dict[str, Any], where: str) -> CheckSpec:
     """Validate marker arguments; every defect is a :class:`CheckDefinitionError` naming ``where``."""
-    allowed = {"id", "title", "source", "requires", "scope", "algs", "flags"}
+    allowed = {"id", "title", "source", "requires", "scope", "algs", "flags", "kinds"}
     extra = sorted(set(kwargs) - allowed)
     if extra:
         raise CheckDefinitionError(f"{where}: unknown {MARKER} argument(s) {extra}")
@@ -139,7 +145,12 @@ def spec_from_kwargs(kwargs: dict[str, Any], where: str) -> CheckSpec:
     unknown = sorted(set(flags) - set(FLAGS))
     if unknown:
         raise CheckDefinitionError(f"{where}: {check_id}: unknown flag(s) {unknown}; known: {sorted(FLAGS)}")
-    return CheckSpec(check_id, title, source, SUITES[match.group(1)], requires, scope, algs, flags)
+    kinds = kwargs.get("kinds", ())
+    if isinstance(kinds, str) or not all(isinstance(k, str) and k for k in kinds):
+        raise CheckDefinitionError(f"{where}: {check_id}: kinds must be a list of backend kind names")
+    if kinds and scope != "backend":
+        raise CheckDefinitionError(f"{where}: {check_id}: kinds only applies to scope='backend'")
+    return CheckSpec(check_id, title, source, SUITES[match.group(1)], requires, scope, algs, flags, tuple(kinds))
 
 
 def spec_of(item: pytest.Item) -> CheckSpec | None:
@@ -221,14 +232,20 @@ def targets_for(spec: CheckSpec, backends: Sequence[str]) -> list[Target]:
         kind = backend_registry.get(name).kind
         if kind == "unknown":  # provider not importable: the name is the kind for built-ins
             kind = name
+        if spec.kinds and kind not in spec.kinds:
+            continue
         result.extend(Target(name, kind, alg) for alg in Algorithm if alg in backend_algorithms(kind) & spec.algorithms)
+    if spec.kinds and not result:
+        # one backend-less instance: gated like any other, then skipped as "not selected"
+        return [Target("", spec.kinds[0], None)]
     return result
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(id, title, source, requires=(), scope='none', algs='all', flags=()): a kmsconform conformance check",
+        f"{MARKER}(id, title, source, requires=(), scope='none', algs='all', flags=(), kinds=()): "
+        "a kmsconform conformance check",
     )
 
 

@@ -4,7 +4,8 @@ Signers are :class:`~pytest_kmsconform.reference_impl.keyring.RingSigner` key ri
 backend's ``KeyBackend`` (local, mock, aws-kms, vault, yubihsm); the signing proxy holds its own
 keys and is reached through its client plus the admin endpoints (rotate, revoke). The verifier is
 the air-gapped :class:`~pytest_kmsconform.reference_impl.verifier.Verifier`, the audit log the
-SQLite store, the guard :func:`~pytest_kmsconform.reference_impl.guard.start_service`.
+SQLite store, the guard :func:`~pytest_kmsconform.reference_impl.guard.start_service`, envelope
+persistence :class:`~pytest_kmsconform.reference_impl.envelope.EnvelopeStore` (aws-kms only).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kmsconform import __version__
-from pytest_kmsconform.adapter import ImplAuditLog, ImplementationBase, ImplMultisig, ImplSigner, ServiceHandle
+from pytest_kmsconform.adapter import (
+    ImplAuditLog,
+    ImplementationBase,
+    ImplEnvelopeStore,
+    ImplMultisig,
+    ImplSigner,
+    ServiceHandle,
+)
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.capabilities import BACKEND_KIND_ALGORITHMS, Capabilities, Capability
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
@@ -29,7 +37,9 @@ from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.backends.mock import MockBackend
 from pytest_kmsconform.reference_impl.clock import format_time
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
+from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der, private_key_pem, public_key_pem
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
+from pytest_kmsconform.reference_impl.primitives import generate_private_key
 from pytest_kmsconform.reference_impl.retry import RetryingKeyBackend, RetryingSigner
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
@@ -225,14 +235,42 @@ class ReferenceMultisig:
         return list(verify_manifest(manifest, Verifier(jwks)).valid)
 
 
+class ReferenceEnvelopeStore:
+    """:class:`EnvelopeStore` behind the adapter protocol: keys in and out as PKCS#8 PEM."""
+
+    def __init__(self, handle: BackendHandle, path: Path, kms_key_id: str) -> None:
+        if handle.kind != "aws-kms":
+            raise ConfigurationError(f"envelope persistence needs an aws-kms backend, not {handle.kind}")
+        from pytest_kmsconform.reference_impl.backends.aws_kms import client_from_env
+        from pytest_kmsconform.reference_impl.envelope import EnvelopeStore
+
+        factory = handle.details.get("client_factory")
+        client = factory() if factory is not None else client_from_env(handle.env)
+        self.store = EnvelopeStore(client, kms_key_id, path)
+
+    def seal(self, record_id: int, private_key_pem: bytes) -> None:
+        self.store.seal(record_id, private_key_from_pem_or_der(private_key_pem))
+
+    def generate(self, record_id: int, alg: Algorithm) -> bytes:
+        key = generate_private_key(alg)
+        self.store.seal(record_id, key)
+        return public_key_pem(key.public_key())
+
+    def load(self, record_id: int) -> bytes:
+        return private_key_pem(self.store.load(record_id))
+
+    def close(self) -> None:
+        self.store.close()
+
+
 class ReferenceImplementation(ImplementationBase):
-    """The reference implementation; every capability but envelope persistence."""
+    """The reference implementation; every capability (envelope persistence on aws-kms only)."""
 
     name = "pytest-kmsconform reference"
     version = __version__
 
     def capabilities(self) -> Capabilities:
-        features = frozenset(Capability) - {Capability.ENVELOPE}
+        features = frozenset(Capability)
         return Capabilities(
             features=features, algorithms=frozenset(Algorithm), backends=frozenset(BACKEND_KIND_ALGORITHMS)
         )
@@ -284,6 +322,9 @@ class ReferenceImplementation(ImplementationBase):
 
     def multisig(self) -> ImplMultisig:
         return ReferenceMultisig()
+
+    def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
+        return ReferenceEnvelopeStore(handle, path, kms_key_id)
 
 
 def load(spec: str) -> ReferenceImplementation:

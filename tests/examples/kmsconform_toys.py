@@ -18,13 +18,17 @@ import json
 import os
 import secrets
 import socket
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
 from pytest_kmsconform.reference_impl.clock import format_time, parse_time
@@ -468,3 +472,142 @@ class RotationRaises(Correct):
 
     def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
         return RotateRaisesSigner(alg, label, handle.kind)
+
+
+# -- envelope persistence (seed 004): a toy store of its own, then two broken variants -----------
+ENVELOPE_TABLE = """CREATE TABLE IF NOT EXISTS enclave_master_keys (
+    enclave_id INTEGER PRIMARY KEY, kms_encrypted_dek BLOB NOT NULL, encrypted_private_key BLOB NOT NULL,
+    public_key BLOB NOT NULL, kms_key_id TEXT NOT NULL, key_epoch INTEGER DEFAULT 1)"""
+
+
+class ToyEnvelopeStore:
+    """Seed 004's flow: a KMS data key per record (its encryption context names the record), AES-256-GCM
+    over the PKCS#8 key with the record id and KMS key ARN as associated data."""
+
+    def __init__(self, handle: BackendHandle, path: Path, kms_key_id: str) -> None:
+        self.kms = handle.details["client_factory"]()
+        self.kms_key_id = kms_key_id
+        self.path = path
+        self.db = sqlite3.connect(path)
+        with self.db:
+            self.db.execute(ENVELOPE_TABLE)
+
+    @staticmethod
+    def _aad(record_id: int, arn: str) -> bytes:
+        return json.dumps([record_id, arn]).encode()
+
+    def seal(self, record_id: int, private_key_pem: bytes) -> None:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+        der = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        data_key = self.kms.generate_data_key(
+            KeyId=self.kms_key_id, KeySpec="AES_256", EncryptionContext={"record": str(record_id)}
+        )
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(data_key["Plaintext"]).encrypt(nonce, der, self._aad(record_id, data_key["KeyId"]))
+        try:
+            with self.db:
+                self.db.execute(
+                    "INSERT INTO enclave_master_keys VALUES (?, ?, ?, ?, ?, 1)",
+                    (record_id, data_key["CiphertextBlob"], sealed, public, data_key["KeyId"]),
+                )
+        except sqlite3.IntegrityError:
+            raise ToyError(f"record {record_id} exists") from None
+        self.on_sealed(record_id, der)
+
+    def on_sealed(self, record_id: int, der: bytes) -> None:
+        """Hook for the broken variants."""
+
+    def generate(self, record_id: int, alg: Algorithm) -> bytes:
+        if alg is not Algorithm.ED25519:
+            raise ToyError(f"the toy store generates ed25519 keys only, not {alg.value}")
+        key = ed25519.Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        self.seal(record_id, pem)
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def load(self, record_id: int) -> bytes:
+        row = self.db.execute(
+            "SELECT kms_encrypted_dek, encrypted_private_key, kms_key_id FROM enclave_master_keys WHERE enclave_id = ?",
+            (record_id,),
+        ).fetchone()
+        if row is None:
+            raise ToyError(f"no record {record_id}")
+        try:
+            opened = self.kms.decrypt(CiphertextBlob=row[0], EncryptionContext={"record": str(record_id)})
+        except Exception as exc:  # KMS refused: the toy's own error type
+            raise ToyError(f"KMS refused the data key: {exc}") from None
+        if opened["KeyId"] != row[2]:
+            raise ToyError("data key sealed under another KMS key")
+        try:
+            der = AESGCM(opened["Plaintext"]).decrypt(row[1][:12], row[1][12:], self._aad(record_id, row[2]))
+        except InvalidTag:
+            raise ToyError("envelope authentication failed") from None
+        key = serialization.load_der_private_key(der, password=None)
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class EnvelopeCorrect(Correct):
+    """The correct toy plus envelope persistence on aws-kms."""
+
+    store_class: type[ToyEnvelopeStore] = ToyEnvelopeStore
+
+    def capabilities(self) -> Capabilities:
+        base = super().capabilities()
+        return Capabilities(base.features | {Capability.ENVELOPE}, base.algorithms, base.backends | {"aws-kms"})
+
+    def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ToyEnvelopeStore:
+        return self.store_class(handle, path, kms_key_id)
+
+
+class ForgivingEnvelopeStore(ToyEnvelopeStore):
+    """Remembers every key it sealed (process-wide) and hands it out whenever opening fails."""
+
+    remembered: dict[tuple[str, int], bytes] = {}
+
+    def on_sealed(self, record_id: int, der: bytes) -> None:
+        self.remembered[(str(self.path), record_id)] = der
+
+    def load(self, record_id: int) -> bytes:
+        try:
+            return super().load(record_id)
+        except ToyError:
+            der = self.remembered[(str(self.path), record_id)]
+            key = serialization.load_der_private_key(der, password=None)
+            return key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+
+
+class ForgivingEnvelope(EnvelopeCorrect):
+    """Returns the key even when the row was tampered with or the KMS key is disabled."""
+
+    store_class = ForgivingEnvelopeStore
+
+
+class PlaintextBackupStore(ToyEnvelopeStore):
+    """Seals correctly, but also keeps a "backup" of the PKCS#8 key in clear in the same database."""
+
+    def on_sealed(self, record_id: int, der: bytes) -> None:
+        with self.db:
+            self.db.execute("CREATE TABLE IF NOT EXISTS key_backup (enclave_id INTEGER, pkcs8 BLOB)")
+            self.db.execute("INSERT INTO key_backup VALUES (?, ?)", (record_id, der))
+
+
+class PlaintextEnvelope(EnvelopeCorrect):
+    """Leaks the private key into the database file in clear."""
+
+    store_class = PlaintextBackupStore

@@ -71,3 +71,37 @@ def test_broken_guard_fails_only_mock_rows(run_toy: Runner) -> None:
     failed = sorted(c.nodeid.split("[")[1] for c in run.checks if c.outcome is Outcome.FAILED)
     assert failed and all(row.endswith("-mock]") for row in failed)
     assert all("production" in row.lower() or "REQUIRE_KMS=true" in row for row in failed)
+
+
+ENVELOPE_ARGS = ("--kmsconform-backend=aws-kms", "-k", "envelope")
+ENVELOPE_IDS = {f"KC-ENV-00{n}" for n in range(1, 9)}
+ENVELOPE_BROKEN = {
+    "ForgivingEnvelope": {"KC-ENV-004", "KC-ENV-005", "KC-ENV-006", "KC-ENV-007", "KC-ENV-008"},
+    "PlaintextEnvelope": {"KC-ENV-003"},
+}
+
+
+def test_envelope_toy_passes(run_toy: Runner) -> None:
+    _, run = run_toy("EnvelopeCorrect", *ENVELOPE_ARGS)
+    assert ids_with(run, Outcome.FAILED, Outcome.ERROR) == set()
+    assert ids_with(run, Outcome.PASSED) == ENVELOPE_IDS
+    passed = {c.alg for c in run.checks if c.outcome is Outcome.PASSED}
+    assert passed == {"ed25519"}  # the only asymmetric algorithm the toy declares
+    na = [c for c in run.checks if c.outcome is Outcome.NOT_APPLICABLE]
+    assert na and all("not declared" in c.message for c in na)
+
+
+@pytest.mark.parametrize("toy", sorted(ENVELOPE_BROKEN))
+def test_broken_envelope_toy_fails_exactly(run_toy: Runner, toy: str) -> None:
+    _, run = run_toy(toy, *ENVELOPE_ARGS)
+    assert ids_with(run, Outcome.FAILED) == ENVELOPE_BROKEN[toy]
+    assert ids_with(run, Outcome.ERROR) == set()
+    assert ids_with(run, Outcome.PASSED) == ENVELOPE_IDS - ENVELOPE_BROKEN[toy]
+
+
+def test_envelope_checks_not_applicable_without_the_capability(run_toy: Runner) -> None:
+    _, run = run_toy("Correct", *ENVELOPE_ARGS)
+    rows = [c for c in run.checks if c.suite == "envelope"]
+    assert {c.check_id for c in rows} == ENVELOPE_IDS
+    assert all(c.outcome is Outcome.NOT_APPLICABLE for c in rows)
+    assert all("capability envelope_persistence not declared" in c.message for c in rows)
