@@ -6,12 +6,12 @@ import socket
 from typing import Any
 
 import pytest
-from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.algorithms import ASYMMETRIC, Algorithm
 
 from pytest_kmsconform.airgap import NetworkBlocked, network_blocked, offline_argv
 from pytest_kmsconform.asserts import assert_accepts, assert_rejects, codes_and_indexes, eventually, poll_until
 from pytest_kmsconform.capabilities import Capabilities, Capability
-from pytest_kmsconform.checks import Target, spec_from_kwargs, targets_for
+from pytest_kmsconform.checks import CheckDefinitionError, Target, spec_from_kwargs, targets_for
 from pytest_kmsconform.collect_results import classify, meta_from_nodeid
 from pytest_kmsconform.implementation import Memo, short_label
 from pytest_kmsconform.results import Outcome
@@ -65,6 +65,18 @@ def test_targets_follow_backend_kinds() -> None:
     assert targets_for(spec_from_kwargs({"id": "KC-SIG-902", "title": "t", "source": "s"}, "h"), []) == [
         Target("", "", None)
     ]
+
+
+def test_kinds_limit_backend_targets() -> None:
+    base = {"id": "KC-ENV-900", "title": "t", "source": "s", "scope": "backend", "algs": "asymmetric"}
+    spec = spec_from_kwargs({**base, "kinds": ["aws-kms"]}, "here")
+    assert [t.id for t in targets_for(spec, ["local", "aws-kms"])] == [f"aws-kms-{a.value}" for a in ASYMMETRIC]
+    # no backend of the kind selected: one backend-less instance (gated, then skipped by the check)
+    assert targets_for(spec, ["local", "mock"]) == [Target("", "aws-kms", None)]
+    with pytest.raises(CheckDefinitionError, match="kinds only applies"):
+        spec_from_kwargs({**base, "scope": "alg", "kinds": ["aws-kms"]}, "here")
+    with pytest.raises(CheckDefinitionError, match="list of backend kind names"):
+        spec_from_kwargs({**base, "kinds": "aws-kms"}, "here")
 
 
 def test_short_labels_fit_a_yubihsm_label() -> None:
