@@ -24,8 +24,6 @@ from pytest_kmsconform.cli.run_observer import RunObserver
 from pytest_kmsconform.report import json_report
 from pytest_kmsconform.results import BackendInfo, RunResult
 
-pytest_plugins = ["pytester"]
-
 
 @dataclass(frozen=True)
 class _Unavailable:

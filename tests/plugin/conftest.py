@@ -14,7 +14,6 @@ from pytest_kmsconform.results import RunResult
 # two copies of its classes. Importing the suites (and so everything they use) here keeps one copy.
 catalogue()
 
-pytest_plugins = ["pytester"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TOY_BACKENDS = "--kmsconform-backend=local,mock"
