@@ -230,6 +230,13 @@ class FidelityKmsBackend(KmsBackend):
             raise KMSInvalidStateException(f"{key.arn} is pending deletion.")
         return super().schedule_key_deletion(key.id, pending_window_in_days)
 
+    def disable_key(self, key_id: str) -> None:
+        # real KMS takes a key id or key ARN here; moto indexes its dict by id (an ARN was a KeyError: HTTP 500)
+        super().disable_key(self._key(key_id).id)
+
+    def enable_key(self, key_id: str) -> None:
+        super().enable_key(self._key(key_id).id)
+
     def enable_key_rotation(self, key_id: str) -> None:
         key = self._key(key_id)
         if key.key_spec != keys.SYMMETRIC_SPEC:
