@@ -578,10 +578,13 @@ _PAYLOAD_AT = len(_LINE_HEAD) + 64 + len(_PAYLOAD_KEY)
 def _payload_slice(line: bytes, obj: dict[str, Any], fields: _RecordFields) -> bytes | None:
     """The payload's bytes inside a record line laid out canonically, or ``None``.
 
-    Sound because everything after the payload is rebuilt from the parsed fields and compared: no
-    second ``payload`` member can hide there, so the slice is the value the parser returned.
+    Sound because the head is fixed (a hex hash: no quote can hide in it), the slice is exactly one
+    JSON value, and everything after it is rebuilt from the parsed fields and compared: no second
+    ``payload`` member can hide anywhere, so the slice is the value the parser returned.
     """
     if not line.startswith(_LINE_HEAD) or line[_PAYLOAD_AT - len(_PAYLOAD_KEY) : _PAYLOAD_AT] != _PAYLOAD_KEY:
+        return None
+    if not _HEX64.fullmatch(line, len(_LINE_HEAD), len(_LINE_HEAD) + 64):
         return None
     end = line.rfind(b',"prev_hash":')
     if end < _PAYLOAD_AT:
@@ -593,9 +596,18 @@ def _payload_slice(line: bytes, obj: dict[str, Any], fields: _RecordFields) -> b
         f',"prev_hash":{prev},"seq":{seq},"signature":{{"alg":"{alg}","kid":{_FAST_ENCODE(kid)},'
         f'"sig":"{b64}"}},"ts":{_FAST_ENCODE(ts)}}}'
     )
-    if line[end:] != tail.encode("utf-8"):
+    if line[end:] != tail.encode("utf-8") or not _ends_payload(line[:end].decode("utf-8")):
         return None
     return line[_PAYLOAD_AT:end]
+
+
+def _ends_payload(text: str, end: int | None = None) -> bool:
+    """Whether the JSON value at the payload's place in a record line ends exactly at ``end`` (default:
+    the end of ``text``): else a signed ``{...},"payload":{...}`` there would pass as the second payload."""
+    try:
+        return _SCAN_PAYLOAD(text, _PAYLOAD_AT)[1] == (len(text) if end is None else end)
+    except (StopIteration, ValueError, RecursionError):
+        return False
 
 
 class _FastRecord(NamedTuple):
@@ -622,6 +634,7 @@ _SCAN_PAYLOAD = cast(
     json.scanner.make_scanner(json.JSONDecoder(parse_constant=_refuse_constant)),  # type: ignore[arg-type]
 )
 _B64_PAD = (b"", b"===", b"==", b"=")
+_HEX64 = re.compile(rb"[0-9a-f]{64}")
 _HASH_AT = len('{"hash":"')
 _HASH_END = _HASH_AT + 64
 
@@ -644,13 +657,13 @@ def _fast_record(line: bytes) -> _FastRecord | None:
     tail = _TAIL.fullmatch(text, end) if end > 0 else None
     if tail is None:
         return None
+    if not _ends_payload(text, end):
+        return None
     try:
-        if _SCAN_PAYLOAD(text, _PAYLOAD_AT)[1] != end:
-            return None
         at = datetime.fromisoformat(tail[6])
         b64 = tail[5].encode("ascii").translate(_B64_TO_STD) + _B64_PAD[len(tail[5]) % 4]
         sig = binascii.a2b_base64(b64, strict_mode=True)
-    except (StopIteration, ValueError, RecursionError, binascii.Error):
+    except (ValueError, binascii.Error):
         return None
     if at.tzinfo is None:
         return None
