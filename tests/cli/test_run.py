@@ -260,7 +260,9 @@ def test_e2e_local_and_mock_report_skips_and_refuse_a_certificate(tmp_path: Path
     counts = document["counts"]
     assert counts["skipped"] > 0 and counts["failed"] == 0
     assert closing == f"{counts['passed']} passed, 0 failed, {counts['skipped']} skipped"
-    assert "certificate refused" in proc.stderr and "skipped: KC-GRD-" in proc.stderr
+    # guard cells need aws-kms/signing-proxy, envelope checks aws-kms: both are skipped, and named
+    assert "certificate refused" in proc.stderr and "skipped: KC-" in proc.stderr
+    assert "KC-GRD-001@(none)" in proc.stderr and "KC-ENV-001@(none)" in proc.stderr
     assert not (tmp_path / "out" / "certificate.json").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "junit.xml",
