@@ -621,12 +621,12 @@ class _FastRecord(NamedTuple):
     digest: bytes
 
 
-# A record line as the exporter writes it (RFC 8785 member order) with plain strings (no escapes) and
-# a seq below 2**53: everything but the payload, which the JSON scanner checks.
+# A record line as the exporter writes it (RFC 8785 member order) with printable ASCII strings (no
+# escapes) and a seq below 2**53: everything after the payload, which the JSON scanner checks.
 _TAIL = re.compile(
     r',"prev_hash":(?:null|"([0-9a-f]{64})"),"seq":(0|[1-9][0-9]{0,14}),'
-    r'"signature":\{"alg":"([a-z0-9-]{1,32})","kid":"([^"\\\x00-\x1f]+)","sig":"([A-Za-z0-9_-]*)"\},'
-    r'"ts":"([^"\\\x00-\x1f]{1,64})"\}'
+    r'"signature":\{"alg":"([a-z0-9-]{1,32})","kid":"([ !#-\[\]-~]+)","sig":"([A-Za-z0-9_-]*)"\},'
+    r'"ts":"([ !#-\[\]-~]{1,64})"\}'
 )
 # Payload bytes are hashed as written, so ints need no parse_int hook here (unlike loads_canonical).
 _SCAN_PAYLOAD = cast(
@@ -635,7 +635,7 @@ _SCAN_PAYLOAD = cast(
 )
 _B64_PAD = (b"", b"===", b"==", b"=")
 _HEX64 = re.compile(rb"[0-9a-f]{64}")
-_HASH_AT = len('{"hash":"')
+_HASH_AT = len(_LINE_HEAD)
 _HASH_END = _HASH_AT + 64
 
 
