@@ -1,8 +1,9 @@
-"""The verifier's fast path for canonical ed25519 lines must judge every line exactly as the general path."""
+"""The verifier's fast path judges every line exactly as the general path; workers start safely."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,3 +125,19 @@ def test_signed_bytes_that_are_not_one_payload_value_are_a_hash_mismatch(
         monkeypatch.setattr(verifier_module, "_fast_record", lambda line: None)
     _, _, findings = Verifier(signer.jwks()).check_lines(0, [forged])
     assert list(findings) == [verifier_module.FindingCode.HASH_MISMATCH]
+
+
+def test_workers_from_the_fork_server_when_threads_run(
+    archive: Path, signer: RingSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forking a process with threads is unsafe: then workers come from the fork server, same findings."""
+    monkeypatch.setattr(verifier_module.threading, "active_count", lambda: 2)
+    assert verifier_module._context().get_start_method() in {"forkserver", "spawn"}
+    lines = archive.read_bytes().split(b"\n")
+    lines[1 + 4] = lines[1 + 4].replace(b'"alice"', b'"mallory"')
+    tampered = archive.with_name("tampered.jsonl")
+    tampered.write_bytes(b"\n".join(lines))
+    verifier = Verifier(signer.jwks())
+    assert verifier.verify_archive(archive, workers=2) == []
+    assert verifier.verify_archive(tampered, workers=2) == verifier.verify_archive(tampered)
+    assert {f.code for f in verifier.verify_archive(tampered, workers=2)} >= {verifier_module.FindingCode.HASH_MISMATCH}
