@@ -83,7 +83,7 @@ def verify_digest(alg: Algorithm, key: PublicKey, digest: bytes, signature: byte
     digest = require_digest(digest)
     check_key_matches(alg, key)
     if isinstance(key, ed25519.Ed25519PublicKey):
-        verify_ed25519_raw(key.public_bytes_raw(), digest, signature)
+        verify_ed25519(key.public_bytes_raw(), digest, signature)
         return
     try:
         prehashed = utils.Prehashed(hashes.SHA256())
@@ -99,7 +99,7 @@ def verify_digest(alg: Algorithm, key: PublicKey, digest: bytes, signature: byte
         raise InvalidSignature(f"{alg.value} signature is malformed: {exc}") from None
 
 
-def verify_ed25519_raw(public_raw: bytes, message: bytes, signature: bytes) -> None:
+def verify_ed25519(public_raw: bytes, message: bytes, signature: bytes) -> None:
     """Ed25519 (RFC 8032) through libsodium: about 1.6x the rate of OpenSSL's verify here, as strict
     (Wycheproof). Raises :class:`InvalidSignature`."""
     if len(signature) != 64:

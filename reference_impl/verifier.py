@@ -63,7 +63,7 @@ from .errors import (
 )
 from .jwk import jwk_to_public_key
 from .keyring import KeyStatus
-from .primitives import PublicKey, check_key_matches, verify_digest
+from .primitives import PublicKey, check_key_matches, verify_digest, verify_ed25519
 from .signature import Signature
 
 BATCH = 1024  # records per batch: small enough that 2 workers finish nearly together
@@ -95,16 +95,6 @@ class Finding:
 
 
 # -- primitives used on the hot path ---------------------------------------------------------
-def verify_ed25519(public_raw: bytes, message: bytes, signature: bytes) -> None:
-    """Ed25519 (RFC 8032) verify through libsodium; raises :class:`InvalidSignature`."""
-    if len(signature) != 64:
-        raise InvalidSignature("ed25519 signature must be 64 bytes")
-    try:
-        nacl.bindings.crypto_sign_open(signature + message, public_raw)
-    except nacl.exceptions.CryptoError:
-        raise InvalidSignature("ed25519 signature does not verify") from None
-
-
 def verify_mac(secret: bytes, message: bytes, tag: bytes) -> None:
     """Constant-time HMAC-SHA256 check of a full 32-byte tag; raises :class:`InvalidSignature`."""
     if not hmac.compare_digest(hmac.new(secret, message, hashlib.sha256).digest(), tag):

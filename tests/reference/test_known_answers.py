@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
 from pytest_kmsconform.reference_impl.errors import CanonicalizationError, InvalidDigest, InvalidSignature
-from pytest_kmsconform.reference_impl.primitives import hmac_digest, verify_hmac
-from pytest_kmsconform.reference_impl.verifier import verify_ed25519, verify_mac
+from pytest_kmsconform.reference_impl.primitives import hmac_digest, verify_ed25519, verify_hmac
+from pytest_kmsconform.reference_impl.verifier import verify_mac
 
 # (secret, public, message, signature), RFC 8032 section 7.1
 RFC8032 = {
