@@ -13,8 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,7 @@ from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der, pr
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.primitives import generate_private_key
 from pytest_kmsconform.reference_impl.retry import RetryingKeyBackend, RetryingSigner
-from pytest_kmsconform.reference_impl.signature import Signature
-from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
+from pytest_kmsconform.reference_impl.signer import DelegatingSigner, KeyBackend, Signer
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -55,27 +53,11 @@ _KEY_BACKEND_MODULES = {
 
 
 class _Sinks:
-    """Audit logs attached to a signer: key events are appended to each of them.
-
-    Events raised inside a transition are held until it completes (:meth:`deferred`): the key ring
-    reports ``retired`` before the new key is active, and an audit log signing that event then
-    would find no active key.
-    """
+    """Audit logs attached to a signer: key events are appended to each of them."""
 
     def __init__(self) -> None:
         self._sinks: list[EventSink] = []
         self._lock = threading.Lock()
-        self._held: list[dict[str, Any]] | None = None
-
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
-        self._held = []
-        try:
-            yield
-        finally:
-            held, self._held = self._held, None
-            for event in held:
-                self.emit(event)
 
     def add(self, sink: EventSink) -> None:
         with self._lock:
@@ -87,58 +69,30 @@ class _Sinks:
                 self._sinks.remove(sink)
 
     def emit(self, event: dict[str, Any]) -> None:
-        if self._held is not None:
-            self._held.append(event)
-            return
         with self._lock:
             sinks = list(self._sinks)
         for sink in sinks:
             sink(event)
 
 
-class RingAdapterSigner:
-    """A :class:`RingSigner` with rotate/revoke; key events go to attached audit logs."""
+class RingAdapterSigner(DelegatingSigner):
+    """A :class:`RingSigner` with rotate/revoke; key events go to attached audit logs (the key ring
+    reports them once each transition is complete)."""
 
     def __init__(self, ring: KeyRing) -> None:
+        super().__init__(RingSigner(ring))
         self.ring = ring
-        self.inner = RingSigner(ring)
         self.sinks = _Sinks()
         ring.event_sink = self.sinks.emit
 
-    @property
-    def backend(self) -> str:
-        return self.inner.backend
-
-    @property
-    def alg(self) -> Algorithm:
-        return self.inner.alg
-
-    @property
-    def kid(self) -> str:
-        return self.inner.kid
-
-    def sign_digest(self, digest: bytes) -> Signature:
-        return self.inner.sign_digest(digest)
-
-    def verify_signature(self, digest: bytes, signature: Signature) -> None:
-        self.inner.verify_signature(digest, signature)
-
-    def jwks(self) -> dict[str, Any]:
-        return self.inner.jwks()
-
     def rotate(self) -> str:
-        with self.sinks.deferred():
-            return self.ring.rotate(activate=True).kid
+        return self.ring.rotate(activate=True).kid
 
     def revoke(self, kid: str, reason: str) -> None:
-        with self.sinks.deferred():
-            self.ring.revoke(kid, reason)
-
-    def close(self) -> None:
-        self.inner.close()
+        self.ring.revoke(kid, reason)
 
 
-class ProxyAdapterSigner:
+class ProxyAdapterSigner(DelegatingSigner):
     """The signing-proxy client plus its admin endpoints; the proxy's key events are mirrored into
     attached audit logs from here, since the proxy keeps its own ring."""
 
@@ -149,29 +103,8 @@ class ProxyAdapterSigner:
         admin_key = handle.env.get("SIGNING_PROXY_ADMIN_KEY")
         self.admin = SigningProxyAdmin(client, admin_key) if admin_key else None
         # Transient proxy failures (429, 5xx, resets) are retried with bounded backoff.
-        self.inner = RetryingSigner(client)
+        super().__init__(RetryingSigner(client))
         self.sinks = _Sinks()
-
-    @property
-    def backend(self) -> str:
-        return self.inner.backend
-
-    @property
-    def alg(self) -> Algorithm:
-        return self.inner.alg
-
-    @property
-    def kid(self) -> str:
-        return self.inner.kid
-
-    def sign_digest(self, digest: bytes) -> Signature:
-        return self.inner.sign_digest(digest)
-
-    def verify_signature(self, digest: bytes, signature: Signature) -> None:
-        self.inner.verify_signature(digest, signature)
-
-    def jwks(self) -> dict[str, Any]:
-        return self.inner.jwks()
 
     def _admin(self) -> Any:
         if self.admin is None:
@@ -192,9 +125,6 @@ class ProxyAdapterSigner:
     def revoke(self, kid: str, reason: str) -> None:
         self._admin().revoke(kid, reason)
         self._event("revoked", kid, reason=reason)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class ReferenceAuditLog:

@@ -23,7 +23,7 @@ from .algorithms import Algorithm
 from .errors import BackendError, KmsConformError
 from .primitives import PublicKey
 from .signature import Signature
-from .signer import BackendKey, KeyBackend, Signer
+from .signer import BackendKey, DelegatingSigner, KeyBackend, Signer
 
 T = TypeVar("T")
 
@@ -156,21 +156,13 @@ class RetryingKeyBackend:
         self.inner.close()
 
 
-class RetryingSigner:
+class RetryingSigner(DelegatingSigner):
     """A :class:`~.signer.Signer` whose calls are retried (for signers that are not key-ring based,
     such as the signing-proxy client); the wrapped signer still checks what it returns."""
 
     def __init__(self, inner: Signer, retrier: Retrier | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.retrier = retrier if retrier is not None else Retrier()
-
-    @property
-    def backend(self) -> str:
-        return self.inner.backend
-
-    @property
-    def alg(self) -> Algorithm:
-        return self.inner.alg
 
     @property
     def kid(self) -> str:
@@ -184,6 +176,3 @@ class RetryingSigner:
 
     def jwks(self) -> dict[str, Any]:
         return self.retrier.call(self.inner.jwks)
-
-    def close(self) -> None:
-        self.inner.close()

@@ -103,3 +103,35 @@ class Signer(Protocol):
 def sign_audit_digest(signer: Signer, digest_hex: str) -> Signature:
     """Sign a hex audit digest (seed 001's ``signAuditDigest``)."""
     return signer.sign_digest(parse_hash_hex(digest_hex, "digest"))
+
+
+class DelegatingSigner:
+    """A :class:`Signer` that forwards every call to ``self.inner``; wrappers (retries, adapters)
+    subclass it and override only what they change."""
+
+    def __init__(self, inner: Signer) -> None:
+        self.inner = inner
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def alg(self) -> Algorithm:
+        return self.inner.alg
+
+    @property
+    def kid(self) -> str:
+        return self.inner.kid
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        return self.inner.sign_digest(digest)
+
+    def verify_signature(self, digest: bytes, signature: Signature) -> None:
+        self.inner.verify_signature(digest, signature)
+
+    def jwks(self) -> dict[str, Any]:
+        return self.inner.jwks()
+
+    def close(self) -> None:
+        self.inner.close()
