@@ -33,6 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pytest_kmsconform.emulators.containers import docker_unreachable_reason
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform.backend_api import BackendHandle
@@ -54,22 +55,6 @@ UNSUPPORTED = {"ed25519": f"LocalStack {VERSION} has no ECC_NIST_EDWARDS25519 ke
 
 class LocalStackError(RuntimeError):
     """LocalStack did not start (the log tail is in the message)."""
-
-
-@cache
-def docker_unreachable_reason() -> str | None:
-    """``None`` when a Docker engine answers; else why not."""
-    try:
-        import docker
-    except ImportError as exc:
-        return f"the docker Python package is missing ({exc})"
-    try:
-        client = docker.from_env(timeout=3)
-        client.ping()
-        client.close()
-    except Exception as exc:  # docker raises DockerException, requests and socket errors alike
-        return f"Docker engine not reachable: {type(exc).__name__}: {str(exc)[:160]}"
-    return None
 
 
 def _can_import_localstack(python: str) -> bool:
@@ -227,6 +212,7 @@ class LocalStackProvider:
         f"LocalStack {VERSION} KMS (Docker via testcontainers, else the host runtime from tox -e localstack)"
     )
     embedded: bool = False
+    container: bool = True  # in the default run where Docker answers; else listed as skipped
 
     def unavailable_reason(self) -> str | None:
         docker_reason = docker_unreachable_reason()

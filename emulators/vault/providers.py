@@ -82,6 +82,7 @@ class VaultContainerProvider:
     kind: str = "vault"
     description: str = f"HashiCorp Vault dev container ({VAULT_IMAGE}) via testcontainers; needs Docker"
     embedded: bool = False
+    container: bool = True  # in the default run where Docker answers; else listed as skipped
 
     def unavailable_reason(self) -> str | None:
         try:

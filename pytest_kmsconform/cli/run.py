@@ -26,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from pytest_kmsconform import backend_registry
+from pytest_kmsconform.emulators.containers import docker_unreachable_reason
 from pytest_kmsconform.report import certificate, json_report, summary, terminal, write_reports
 from pytest_kmsconform.report.errors import KeyFileError, NotCertifiable, ReportFormatError
 from pytest_kmsconform.results import BackendInfo, RunResult
@@ -58,6 +59,23 @@ def default_backends() -> list[str]:
         if isinstance(backend_registry.get(name), backend_registry.UnavailableProvider)
         or backend_registry.get(name).embedded
     ]
+
+
+def opt_in_backends() -> list[tuple[str, str]]:
+    """The backends left out of the default selection, with why: containers (whether Docker answers
+    here), external services and real devices (what they need)."""
+    listed = []
+    for name in backend_registry.names():
+        provider = backend_registry.get(name)
+        if provider.embedded or isinstance(provider, backend_registry.UnavailableProvider):
+            continue
+        if getattr(provider, "container", False):
+            reason = docker_unreachable_reason()
+            listed.append((name, f"container; {reason}" if reason else "container; Docker answers here"))
+        else:
+            reason = provider.unavailable_reason()
+            listed.append((name, reason or "opt-in; available here"))
+    return listed
 
 
 def select_backends(requested: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -169,6 +187,9 @@ class RunCommand:
         progress(f"kmsconform run: implementation {args.impl}; backends {', '.join(names)}{workers}")
         for name in names:
             progress(f"  {name}: SKIPPED: {unavailable[name]}" if name in unavailable else f"  {name}: will start")
+        if not args.backend:
+            for name, note in opt_in_backends():
+                progress(f"  {name}: not in the default selection ({note}); select it with --backend {name}")
 
         observer = RunObserver(progress, names)
         pytest_output = io.StringIO()

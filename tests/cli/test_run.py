@@ -380,3 +380,10 @@ def test_in_process_run_lists_an_unavailable_backend_as_skipped(
     counts = run.counts()
     assert lines[-1] == f"{counts['passed']} passed, 0 failed, {counts['skipped']} skipped"
     assert lines[-2] == f"kmsconform: {counts['passed']}/{counts['passed'] + counts['skipped']} (mock)"
+
+
+def test_backends_outside_the_default_are_named_with_why() -> None:
+    listed = dict(run_cli.opt_in_backends())
+    assert set(listed) >= {"vault-container", "localstack", "vault-external", "yubihsm-connector", "aws"}
+    assert listed["vault-container"].startswith("container; ")
+    assert not any(name in listed for name in run_cli.default_backends())
