@@ -16,26 +16,26 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from ..canonical import canonicalize_payload, compute_audit_digest, loads_canonical
 from ..clock import Clock, utc_now
 from ..errors import AuditStoreError
 from ..signature import Signature
 from ..signer import Signer
+from .chain import ChainedStore
 from .records import AuditRecord
-from .store import _normalise_ts, _row_to_record
+from .store import _row_to_record
 
 PAGE = 1000
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 _SCHEMA_LOCK_KEY = 0x6B6D73636F6E66  # any constant: serialises concurrent schema creation
 
 
-class PostgresAuditStore:
+class PostgresAuditStore(ChainedStore):
     """The audit chain in a PostgreSQL table. Safe across threads (one connection each) and processes.
 
     :param dsn: a libpq connection string or URL.
@@ -150,47 +150,16 @@ class PostgresAuditStore:
             except psycopg.Error:
                 conn.close()
 
-    # -- writing ---------------------------------------------------------------------------
-    def append(self, payload: Any, *, ts: str | datetime | None = None) -> AuditRecord:
-        canonical = canonicalize_payload(payload)
-        stamp = _normalise_ts(ts, self._clock)
+    # -- writing (append and import live in ChainedStore) ----------------------------------
+    @contextmanager
+    def _head_locked(self, action: str) -> Iterator[tuple[psycopg.Connection[tuple[Any, ...]], int, str | None]]:
         conn = self._conn()
         try:
             seq, prev_hash = self._locked_head(conn)
-            digest = compute_audit_digest(canonical, prev_hash)
-            signature = self.signer.sign_digest(bytes.fromhex(digest))  # sign BEFORE commit
-            self._insert(conn, seq, stamp, canonical, prev_hash, digest, signature)
+            yield conn, seq, prev_hash
         except psycopg.Error as exc:
             self._rollback(conn)
-            raise AuditStoreError(f"append failed, nothing written: {type(exc).__name__}: {exc.sqlstate}") from None
-        except BaseException:
-            self._rollback(conn)
-            raise
-        self._commit(conn)
-        return AuditRecord(
-            seq=seq, ts=stamp, payload=loads_canonical(canonical), prev_hash=prev_hash, hash=digest, signature=signature
-        )
-
-    def record_key_event(self, event: dict[str, Any]) -> None:
-        """An ``event_sink`` for :class:`~..keyring.KeyRing`: key events become audit records."""
-        self.append(event)
-
-    def append_record(self, record: AuditRecord) -> None:
-        canonical = canonicalize_payload(record.payload)
-        if compute_audit_digest(canonical, record.prev_hash) != record.hash:
-            raise AuditStoreError(f"record {record.seq}: hash is not the digest of its payload")
-        stamp = _normalise_ts(record.ts, self._clock)
-        conn = self._conn()
-        try:
-            seq, prev_hash = self._locked_head(conn)
-            if record.seq != seq or record.prev_hash != prev_hash:
-                raise AuditStoreError(
-                    f"record {record.seq} does not link onto the head (expected seq {seq}, prev_hash {prev_hash})"
-                )
-            self._insert(conn, seq, stamp, canonical, prev_hash, record.hash, record.signature)
-        except psycopg.Error as exc:
-            self._rollback(conn)
-            raise AuditStoreError(f"import failed, nothing written: {type(exc).__name__}: {exc.sqlstate}") from None
+            raise AuditStoreError(f"{action} failed, nothing written: {type(exc).__name__}: {exc.sqlstate}") from None
         except BaseException:
             self._rollback(conn)
             raise

@@ -14,15 +14,17 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..algorithms import Algorithm
-from ..canonical import canonicalize_payload, compute_audit_digest, loads_canonical
-from ..clock import Clock, format_time, parse_time, utc_now
+from ..canonical import loads_canonical
+from ..clock import Clock, utc_now
 from ..errors import AuditStoreError
 from ..signature import Signature
 from ..signer import Signer
+from .chain import ChainedStore
 from .records import AuditRecord
 
 PAGE = 1000
@@ -67,20 +69,6 @@ CREATE TABLE IF NOT EXISTS audit_records (
 _COLUMNS = "seq, ts, payload, prev_hash, hash, kid, alg, sig"
 
 
-def _normalise_ts(ts: str | datetime | None, clock: Clock) -> str:
-    if ts is None:
-        return format_time(clock())
-    if isinstance(ts, datetime):
-        if ts.tzinfo is None:
-            raise AuditStoreError("record ts must be timezone-aware")
-        return format_time(ts)
-    try:
-        parse_time(ts)
-    except ValueError as exc:
-        raise AuditStoreError(f"record ts is not RFC 3339: {exc}") from None
-    return ts
-
-
 def _row_to_record(row: tuple[Any, ...]) -> AuditRecord:
     seq, ts, payload, prev_hash, hash_, kid, alg, sig = row
     return AuditRecord(
@@ -93,7 +81,7 @@ def _row_to_record(row: tuple[Any, ...]) -> AuditRecord:
     )
 
 
-class SqliteAuditStore:
+class SqliteAuditStore(ChainedStore):
     """The audit chain in one SQLite file (WAL mode). Safe across threads and processes.
 
     :param path: the database file (created if missing).
@@ -130,73 +118,42 @@ class SqliteAuditStore:
                 self._all.append(conn)
         return conn
 
-    # -- writing ---------------------------------------------------------------------------
-    def append(self, payload: Any, *, ts: str | datetime | None = None) -> AuditRecord:
-        canonical = canonicalize_payload(payload)  # before the lock: it does not depend on the head
-        stamp = _normalise_ts(ts, self._clock)
+    # -- writing (append and import live in ChainedStore) ----------------------------------
+    @contextmanager
+    def _head_locked(self, action: str) -> Iterator[tuple[sqlite3.Connection, int, str | None]]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock before the head is read: no fork
         try:
             row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev_hash = (0, None) if row is None else (row[0] + 1, row[1])
-            digest = compute_audit_digest(canonical, prev_hash)
-            signature = self.signer.sign_digest(bytes.fromhex(digest))  # sign BEFORE commit
-            conn.execute(
-                f"INSERT INTO audit_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    stamp,
-                    canonical.decode("utf-8"),
-                    prev_hash,
-                    digest,
-                    signature.kid,
-                    signature.alg.value,
-                    signature.value,
-                ),
-            )
+            yield (conn, 0, None) if row is None else (conn, row[0] + 1, row[1])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return AuditRecord(
-            seq=seq, ts=stamp, payload=loads_canonical(canonical), prev_hash=prev_hash, hash=digest, signature=signature
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        seq: int,
+        ts: str,
+        canonical: bytes,
+        prev_hash: str | None,
+        digest: str,
+        signature: Signature,
+    ) -> None:
+        conn.execute(
+            f"INSERT INTO audit_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                ts,
+                canonical.decode("utf-8"),
+                prev_hash,
+                digest,
+                signature.kid,
+                signature.alg.value,
+                signature.value,
+            ),
         )
-
-    def record_key_event(self, event: dict[str, Any]) -> None:
-        """An ``event_sink`` for :class:`~..keyring.KeyRing`: key events become audit records."""
-        self.append(event)
-
-    def append_record(self, record: AuditRecord) -> None:
-        canonical = canonicalize_payload(record.payload)
-        if compute_audit_digest(canonical, record.prev_hash) != record.hash:
-            raise AuditStoreError(f"record {record.seq}: hash is not the digest of its payload")
-        stamp = _normalise_ts(record.ts, self._clock)
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev_hash = (0, None) if row is None else (row[0] + 1, row[1])
-            if record.seq != seq or record.prev_hash != prev_hash:
-                raise AuditStoreError(
-                    f"record {record.seq} does not link onto the head (expected seq {seq}, prev_hash {prev_hash})"
-                )
-            conn.execute(
-                f"INSERT INTO audit_records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    stamp,
-                    canonical.decode("utf-8"),
-                    prev_hash,
-                    record.hash,
-                    record.signature.kid,
-                    record.signature.alg.value,
-                    record.signature.value,
-                ),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     # -- reading ---------------------------------------------------------------------------
     def records(self, start: int = 0) -> Iterator[AuditRecord]:
