@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 
@@ -32,11 +33,11 @@ class InProcessProvider:
         secret = secrets.token_hex(16)
         env = (
             {"MOCK_AUDIT_SIGNING_KEY": secret}
-            if self.kind == "mock"
+            if self.kind == kinds.MOCK
             else {"AUDIT_SIGNING_SECRET": secret, "AUDIT_SIGNING_ALG": "hmac-sha256"}
         )
         yield BackendHandle(name=self.name, kind=self.kind, env=env, version="in-process", namespace=namespace)
 
 
-PROVIDER = InProcessProvider("local", "local", "local-key fallback: keys in the signer's memory")
-MOCK_PROVIDER = InProcessProvider("mock", "mock", "deterministic HMAC-SHA256 mock signer (dev/CI only)")
+PROVIDER = InProcessProvider(kinds.LOCAL, kinds.LOCAL, "local-key fallback: keys in the signer's memory")
+MOCK_PROVIDER = InProcessProvider(kinds.MOCK, kinds.MOCK, "deterministic HMAC-SHA256 mock signer (dev/CI only)")

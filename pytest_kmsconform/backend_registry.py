@@ -1,29 +1,20 @@
-"""Backend providers by name. Built-in ones are imported lazily, so a missing extra (boto3,
-hvac, yubihsm) only makes its own backend unavailable, with the reason."""
+"""Backend providers by name, from the table of kinds (:mod:`pytest_kmsconform.kinds`).
+
+Providers are imported lazily, so a missing extra (boto3, hvac, yubihsm) only makes its own
+backend unavailable, with the reason.
+"""
 
 from __future__ import annotations
 
-import importlib
+import threading
 from dataclasses import dataclass
 
+from . import kinds
 from .backend_api import BackendProvider
 
-# name -> "module:attribute" of a BackendProvider instance
-BUILTIN: dict[str, str] = {
-    "local": "pytest_kmsconform.emulators.local:PROVIDER",
-    "mock": "pytest_kmsconform.emulators.local:MOCK_PROVIDER",
-    "signing-proxy": "pytest_kmsconform.emulators.signing_proxy.provider:PROVIDER",
-    "aws-kms": "pytest_kmsconform.emulators.aws_kms.provider:PROVIDER",
-    "localstack": "pytest_kmsconform.emulators.aws_kms.localstack:PROVIDER",
-    "aws": "pytest_kmsconform.emulators.aws_kms.real:PROVIDER",
-    "vault": "pytest_kmsconform.emulators.vault:PROVIDER",
-    "vault-container": "pytest_kmsconform.emulators.vault:CONTAINER_PROVIDER",
-    "vault-external": "pytest_kmsconform.emulators.vault:EXTERNAL_PROVIDER",
-    "yubihsm": "pytest_kmsconform.emulators.yubihsm.provider:PROVIDER",
-    "yubihsm-connector": "pytest_kmsconform.emulators.yubihsm.provider:CONNECTOR_PROVIDER",
-}
-
 _registered: dict[str, BackendProvider] = {}
+_loaded: dict[str, BackendProvider] = {}
+_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -44,27 +35,43 @@ class UnavailableProvider:
 
 
 def register(provider: BackendProvider) -> None:
-    """Register a third-party provider (overrides a built-in of the same name)."""
+    """Register a provider object at run time (overrides a backend of the same name).
+
+    Its ``kind`` should be a registered kind (:mod:`pytest_kmsconform.kinds`); packages normally
+    register through the ``pytest_kmsconform.backends`` entry point group instead.
+    """
     _registered[provider.name] = provider
 
 
 def names() -> list[str]:
-    return sorted(set(BUILTIN) | set(_registered))
+    return sorted(set(kinds.backends()) | set(_registered))
 
 
 def get(name: str) -> BackendProvider:
     """The provider called ``name``; ``KeyError`` lists the known names."""
     if name in _registered:
         return _registered[name]
-    if name not in BUILTIN:
+    with _lock:
+        if name in _loaded:
+            return _loaded[name]
+    table = kinds.backends()
+    if name not in table:
         raise KeyError(f"unknown backend {name!r}; known: {', '.join(names())}")
-    module_name, _, attr = BUILTIN[name].partition(":")
+    backend, kind = table[name]
     try:
-        module = importlib.import_module(module_name)
+        loaded = kinds.resolve(backend.provider)
     except ImportError as exc:
-        return UnavailableProvider(name=name, reason=f"cannot import {module_name}: {exc}")  # type: ignore[return-value]
-    provider: BackendProvider = getattr(module, attr)
-    return provider
+        module_name = backend.provider.partition(":")[0]
+        return UnavailableProvider(name=name, reason=f"cannot import {module_name}: {exc}", kind=kind)  # type: ignore[return-value]
+    if not isinstance(loaded, BackendProvider):
+        raise kinds.KindError(f"backend {name}: {backend.provider} is a {type(loaded).__name__}, not a BackendProvider")
+    if loaded.name != name or loaded.kind != kind:
+        raise kinds.KindError(
+            f"backend {name} (kind {kind}): its provider says name={loaded.name!r}, kind={loaded.kind!r}"
+        )
+    with _lock:
+        _loaded[name] = loaded
+    return loaded
 
 
 def embedded_names() -> list[str]:

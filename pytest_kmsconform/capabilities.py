@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 
 
@@ -39,26 +40,17 @@ class Capability(enum.StrEnum):
     """``envelope_store(handle, path, kms_key_id=)``: keys sealed under a KMS data key in SQLite (aws-kms only)."""
 
 
-ALL_ALGORITHMS = frozenset(Algorithm)
-
-BACKEND_KIND_ALGORITHMS: dict[str, frozenset[Algorithm]] = {
-    "local": ALL_ALGORITHMS,
-    "mock": frozenset({Algorithm.HMAC_SHA256}),
-    "aws-kms": ALL_ALGORITHMS,
-    "vault": ALL_ALGORITHMS,
-    "yubihsm": ALL_ALGORITHMS,
-    "signing-proxy": ALL_ALGORITHMS,
-}
-"""Algorithms each backend kind supports; a backend x algorithm pair outside this is never generated."""
-
-DEDICATED_KINDS = frozenset({"signing-proxy"})
-"""Kinds whose running instance holds one key ring for one algorithm: every signer gets its own
-instance (started with option ``alg``), so rotating or revoking never disturbs another check."""
+ALL_ALGORITHMS = kinds.ALL_ALGORITHMS
 
 
 def backend_algorithms(kind: str) -> frozenset[Algorithm]:
-    """Algorithms of a backend kind; unknown (third-party) kinds are tried with every algorithm."""
-    return BACKEND_KIND_ALGORITHMS.get(kind, ALL_ALGORITHMS)
+    """Algorithms of a backend kind (:mod:`pytest_kmsconform.kinds`); unknown kinds are tried with every algorithm."""
+    return kinds.algorithms(kind)
+
+
+def every_kind() -> frozenset[str]:
+    """The names of every registered backend kind."""
+    return frozenset(kinds.names())
 
 
 @dataclass(frozen=True)
@@ -67,19 +59,20 @@ class Capabilities:
 
     :param features: the :class:`Capability` members it offers.
     :param algorithms: algorithms its signers and verifiers handle.
-    :param backends: backend kinds (``local``, ``aws-kms``, ...) its signer factory accepts.
+    :param backends: backend kinds (:mod:`pytest_kmsconform.kinds`) its signer factory accepts
+        (default: every registered kind).
     """
 
     features: frozenset[Capability]
     algorithms: frozenset[Algorithm] = ALL_ALGORITHMS
-    backends: frozenset[str] = frozenset(BACKEND_KIND_ALGORITHMS)
+    backends: frozenset[str] = field(default_factory=every_kind)
 
     @classmethod
     def of(
         cls,
         features: Iterable[Capability | str],
         algorithms: Iterable[Algorithm | str] = ALL_ALGORITHMS,
-        backends: Iterable[str] = BACKEND_KIND_ALGORITHMS,
+        backends: Iterable[str] | None = None,
     ) -> Capabilities:
         """Build from names; unknown names raise ``ValueError`` listing the known ones."""
         try:
@@ -90,7 +83,7 @@ class Capabilities:
         return cls(
             features=feats,
             algorithms=frozenset(Algorithm.parse(str(a)) for a in algorithms),
-            backends=frozenset(backends),
+            backends=every_kind() if backends is None else frozenset(backends),
         )
 
     def missing(

@@ -9,7 +9,7 @@ Every conformance check is a test function carrying exactly one marker::
     def test_x(kmsconform_target, ...): ...
 
 * ``scope="backend"``: one instance per selected backend x algorithm the backend kind supports
-  (:data:`~pytest_kmsconform.capabilities.BACKEND_KIND_ALGORITHMS`); ``"alg"``: one per algorithm,
+  (:attr:`pytest_kmsconform.kinds.BackendKind.algorithms`); ``"alg"``: one per algorithm,
   no backend; ``"none"``: a single instance (or the test's own ``parametrize``).
 * ``algs``: ``all``, ``asymmetric`` or ``symmetric``.
 * ``kinds``: backend kinds a ``backend`` check is limited to (default: every kind); when no backend
@@ -230,8 +230,6 @@ def targets_for(spec: CheckSpec, backends: Sequence[str]) -> list[Target]:
     result: list[Target] = []
     for name in backends:
         kind = backend_registry.get(name).kind
-        if kind == "unknown":  # provider not importable: the name is the kind for built-ins
-            kind = name
         if spec.kinds and kind not in spec.kinds:
             continue
         result.extend(Target(name, kind, alg) for alg in Algorithm if alg in backend_algorithms(kind) & spec.algorithms)

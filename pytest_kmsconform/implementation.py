@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import AdapterError, Implementation, ImplSigner
 from pytest_kmsconform.backends import BackendPool, BackendStartError, require_backend
-from pytest_kmsconform.capabilities import DEDICATED_KINDS
 from pytest_kmsconform.checks import Target, spec_of
 from pytest_kmsconform.loader import AdapterSettings, load_implementation
 from pytest_kmsconform.options import get_config
@@ -108,7 +108,7 @@ class SignerFactory:
         if self.target.alg is None or not self.target.backend:
             raise AdapterError(f"{self.check_id}: a signer needs a backend x algorithm target")
         handle = require_backend(self.pool, self.target.backend)
-        if self.target.kind in DEDICATED_KINDS:
+        if kinds.dedicated(self.target.kind):
             handle = self.pool.dedicated(self.target.backend, {"alg": self.target.alg.value})
         label = short_label(self.check_id, self.target, next(self._counter))
         with implementation_calls(f"{self.impl.name}.signer({self.target.backend}, {self.target.alg.value})"):

@@ -10,7 +10,6 @@ persistence :class:`~pytest_kmsconform.reference_impl.envelope.EnvelopeStore` (a
 
 from __future__ import annotations
 
-import importlib
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_kmsconform import __version__
+from pytest_kmsconform import __version__, kinds
 from pytest_kmsconform.adapter import (
     ImplAuditLog,
     ImplementationBase,
@@ -28,12 +27,11 @@ from pytest_kmsconform.adapter import (
     ServiceHandle,
 )
 from pytest_kmsconform.backend_api import BackendHandle
-from pytest_kmsconform.capabilities import BACKEND_KIND_ALGORITHMS, Capabilities, Capability
+from pytest_kmsconform.capabilities import Capabilities, Capability
+from pytest_kmsconform.key_backends import key_backend_for
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.audit.archive import export_archive
 from pytest_kmsconform.reference_impl.audit.store import SqliteAuditStore
-from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
-from pytest_kmsconform.reference_impl.backends.mock import MockBackend
 from pytest_kmsconform.reference_impl.clock import format_time
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der, private_key_pem, public_key_pem
@@ -44,12 +42,6 @@ from pytest_kmsconform.reference_impl.signer import DelegatingSigner, KeyBackend
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
 EventSink = Callable[[dict[str, Any]], None]
-
-_KEY_BACKEND_MODULES = {
-    "aws-kms": "pytest_kmsconform.reference_impl.backends.aws_kms",
-    "vault": "pytest_kmsconform.reference_impl.backends.vault",
-    "yubihsm": "pytest_kmsconform.reference_impl.backends.yubihsm",
-}
 
 
 class _Sinks:
@@ -169,7 +161,7 @@ class ReferenceEnvelopeStore:
     """:class:`EnvelopeStore` behind the adapter protocol: keys in and out as PKCS#8 PEM."""
 
     def __init__(self, handle: BackendHandle, path: Path, kms_key_id: str) -> None:
-        if handle.kind != "aws-kms":
+        if handle.kind != kinds.AWS_KMS:
             raise ConfigurationError(f"envelope persistence needs an aws-kms backend, not {handle.kind}")
         from pytest_kmsconform.reference_impl.backends.aws_kms import client_from_env
         from pytest_kmsconform.reference_impl.envelope import EnvelopeStore
@@ -201,23 +193,14 @@ class ReferenceImplementation(ImplementationBase):
 
     def capabilities(self) -> Capabilities:
         features = frozenset(Capability)
-        return Capabilities(
-            features=features, algorithms=frozenset(Algorithm), backends=frozenset(BACKEND_KIND_ALGORITHMS)
-        )
+        return Capabilities(features=features, algorithms=frozenset(Algorithm), backends=served_kinds())
 
     def key_backend(self, handle: BackendHandle) -> KeyBackend:
-        if handle.kind == "local":
-            return LocalKeyBackend()
-        if handle.kind == "mock":
-            return MockBackend(handle.env["MOCK_AUDIT_SIGNING_KEY"].encode())
-        module_name = _KEY_BACKEND_MODULES.get(handle.kind)
-        if module_name is None:
-            raise ConfigurationError(f"the reference implementation has no backend for kind {handle.kind!r}")
-        backend: KeyBackend = importlib.import_module(module_name).key_backend_from_handle(handle)
-        return backend
+        """The kind's reference key backend (:mod:`pytest_kmsconform.kinds`)."""
+        return key_backend_for(handle)
 
     def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
-        if handle.kind == "signing-proxy":
+        if handle.kind == kinds.SIGNING_PROXY:
             proxy = ProxyAdapterSigner(handle)
             if proxy.alg is not alg:
                 raise ConfigurationError(f"the signing proxy signs {proxy.alg.value}, not {alg.value}")
@@ -255,6 +238,11 @@ class ReferenceImplementation(ImplementationBase):
 
     def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
         return ReferenceEnvelopeStore(handle, path, kms_key_id)
+
+
+def served_kinds() -> frozenset[str]:
+    """Kinds the reference signs on: every kind with a reference key backend, and the signing proxy."""
+    return frozenset(k.name for k in kinds.all_kinds() if k.key_backend is not None or k.name == kinds.SIGNING_PROXY)
 
 
 def load(spec: str) -> ReferenceImplementation:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from pytest_kmsconform import kinds
 
 from .algorithms import Algorithm
 from .backends.local import LocalKeyBackend
@@ -32,29 +33,29 @@ from .errors import ConfigurationError, KeyFormatError, KmsConformError
 from .jwk import private_key_from_pem_or_der
 from .keyring import KeyRing, RingSigner
 from .primitives import PrivateKey, check_key_matches
-from .signer import Signer
+from .signer import KeyBackend, Signer
 
 DEFAULT_LABEL = "aureus-signer"
 LABEL_VARIABLE = "AUDIT_SIGNING_KEY_LABEL"
 
 
-@dataclass(frozen=True)
-class RemoteBackend:
-    name: str
-    module: str
-    extra: str
-    variables: tuple[str, ...]
+LOCAL_VARIABLES = kinds.LOCAL_KEY_VARIABLES
+MOCK_VARIABLE = kinds.MOCK_KEY_VARIABLE
 
 
-REMOTE: tuple[RemoteBackend, ...] = (
-    RemoteBackend("aws-kms", "aws_kms", "aws", ("AUDIT_SIGNING_KMS_KEY_ID",)),
-    RemoteBackend("signing-proxy", "signing_proxy", "all", ("SIGNING_PROXY_URL",)),
-    RemoteBackend("vault", "vault", "vault", ("VAULT_ADDR", "AUDIT_SIGNING_VAULT_KEY")),
-    RemoteBackend("yubihsm", "yubihsm", "yubihsm", ("YUBIHSM_CONNECTOR_URL", "AUDIT_SIGNING_YUBIHSM_KEY_ID")),
-)
-LOCAL_VARIABLES = ("AUDIT_SIGNING_PRIVATE_KEY", "AUDIT_SIGNING_SECRET", "AUDIT_SIGNING_KEY")
-MOCK_VARIABLE = "MOCK_AUDIT_SIGNING_KEY"
-FALLBACK_BACKENDS = frozenset({"local", "mock"})
+def fallback_kinds() -> frozenset[str]:
+    """Kinds the production guard refuses (the local-key fallback and the mock signer)."""
+    return frozenset(kind.name for kind, selection in kinds.by_precedence() if selection.fallback)
+
+
+def strong_selections() -> list[tuple[kinds.BackendKind, kinds.EnvSelection]]:
+    """Kinds that select a KMS/HSM-backed signer, highest precedence first."""
+    return [(kind, selection) for kind, selection in kinds.by_precedence() if not selection.fallback]
+
+
+def fallback_variables() -> tuple[str, ...]:
+    """Every variable that selects a fallback signer."""
+    return tuple(v for _, selection in kinds.by_precedence() if selection.fallback for v in selection.variables)
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,11 @@ class SignerChoice:
     @property
     def fallback(self) -> bool:
         """True for the local-key fallback and the mock signer (never allowed in production)."""
-        return self.backend in FALLBACK_BACKENDS
+        return self.backend in fallback_kinds()
 
     @property
     def ephemeral(self) -> bool:
-        return self.backend == "local" and not self.variables
+        return self.backend == kinds.LOCAL and not self.variables
 
 
 def env_value(env: Mapping[str, str], name: str) -> str | None:
@@ -93,18 +94,16 @@ def env_value(env: Mapping[str, str], name: str) -> str | None:
 def _configured(env: Mapping[str, str]) -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
     found: list[tuple[str, tuple[str, ...]]] = []
     incomplete: list[str] = []
-    for remote in REMOTE:
-        present = [v for v in remote.variables if env_value(env, v) is not None]
-        if len(present) == len(remote.variables):
-            found.append((remote.name, remote.variables))
+    for kind, selection in kinds.by_precedence():
+        present = [v for v in selection.variables if env_value(env, v) is not None]
+        if selection.any_of:
+            if present:
+                found.append((kind.name, (present[0],)))
+        elif len(present) == len(selection.variables):
+            found.append((kind.name, selection.variables))
         elif present:
-            missing = [v for v in remote.variables if v not in present]
+            missing = [v for v in selection.variables if v not in present]
             incomplete.append(f"{' + '.join(present)} set without {' + '.join(missing)}")
-    local = tuple(v for v in LOCAL_VARIABLES if env_value(env, v) is not None)
-    if local:
-        found.append(("local", local[:1]))
-    if env_value(env, MOCK_VARIABLE) is not None:
-        found.append(("mock", (MOCK_VARIABLE,)))
     return found, incomplete
 
 
@@ -224,36 +223,58 @@ def mock_signer_from_env(env: Mapping[str, str]) -> RingSigner:
     return RingSigner(ring)
 
 
-def remote_signer_from_env(backend: str, env: Mapping[str, str]) -> Signer:
-    """Import ``reference_impl.backends.<module>`` lazily and call its ``signer_from_env(env)``."""
-    remote = next((r for r in REMOTE if r.name == backend), None)
-    if remote is None:
-        raise ConfigurationError(f"unknown remote backend {backend!r}")
-    module_name = f"pytest_kmsconform.reference_impl.backends.{remote.module}"
+def kind_signer_from_env(backend: str, env: Mapping[str, str]) -> Signer:
+    """The signer of kind ``backend`` from ``env``: its selection's ``signer_from_env``, imported lazily."""
+    kind = kinds.find(backend)
+    if kind is None or kind.selection is None:
+        raise ConfigurationError(f"unknown signer backend {backend!r}; known: {', '.join(_selectable())}")
+    factory = _load(kind, kind.selection.signer, "signer")
+    signer: Signer = factory(env)  # type: ignore[operator]
+    return signer
+
+
+def key_backend_from_env(kind_name: str, env: Mapping[str, str], namespace: str) -> KeyBackend:
+    """The reference ``KeyBackend`` of kind ``kind_name`` built from a handle's env lines alone.
+
+    :raises ConfigurationError: the kind has no reference key backend, or it cannot be loaded here.
+    """
+    kind = kinds.find(kind_name)
+    if kind is None or kind.key_backend is None:
+        raise ConfigurationError(f"the reference implementation has no key backend for kind {kind_name!r}")
+    factory = _load(kind, kind.key_backend.from_env, "key backend")
+    backend = factory(env, namespace)  # type: ignore[operator]
+    if not isinstance(backend, KeyBackend):
+        raise ConfigurationError(f"{kind.key_backend.from_env} did not return a KeyBackend")
+    return backend
+
+
+def _selectable() -> list[str]:
+    return [kind.name for kind, _ in kinds.by_precedence()]
+
+
+def _load(kind: kinds.BackendKind, ref: kinds.Ref, what: str) -> object:
+    """``ref`` imported; a missing module or dependency becomes a :class:`ConfigurationError` naming the extra."""
+    module_name = ref.partition(":")[0]
     try:
-        module = importlib.import_module(module_name)
+        return kinds.resolve(ref)
     except ImportError as exc:
         missing = getattr(exc, "name", None) or str(exc)
         if missing == module_name:
-            raise ConfigurationError(f"the {backend} signer is not part of this installation ({module_name})") from None
-        raise ConfigurationError(
-            f"the {backend} signer cannot be loaded: {missing} is missing; "
-            f"install the extra with: pip install 'pytest-kmsconform[{remote.extra}]'"
-        ) from None
-    factory = getattr(module, "signer_from_env", None)
-    if factory is None:
-        raise ConfigurationError(f"{module_name} has no signer_from_env(env)")
-    signer: Signer = factory(env)
-    return signer
+            raise ConfigurationError(
+                f"the {kind.name} {what} is not part of this installation ({module_name})"
+            ) from None
+        extra = kind.selection.extra if kind.selection is not None and kind.selection.extra else ""
+        hint = f"; install the extra with: pip install '{kind.distribution}[{extra}]'" if extra else ""
+        raise ConfigurationError(f"the {kind.name} {what} cannot be loaded: {missing} is missing{hint}") from None
+    except kinds.KindError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def build_signer(choice: SignerChoice | None, env: Mapping[str, str]) -> Signer:
     """Build the signer ``choice`` names (``None``: an ephemeral local dev key)."""
-    if choice is None or choice.backend == "local":
+    if choice is None:
         return local_signer_from_env(env)
-    if choice.backend == "mock":
-        return mock_signer_from_env(env)
-    return remote_signer_from_env(choice.backend, env)
+    return kind_signer_from_env(choice.backend, env)
 
 
 def signer_from_env(env: Mapping[str, str] | None = None) -> Signer:
@@ -265,6 +286,8 @@ def signer_from_env(env: Mapping[str, str] | None = None) -> Signer:
     env = os.environ if env is None else env
     choice = choose_signer(env)
     if choice is None:
-        wanted = ", ".join([*(" + ".join(r.variables) for r in REMOTE), " | ".join(LOCAL_VARIABLES), MOCK_VARIABLE])
+        wanted = ", ".join(
+            (" | " if selection.any_of else " + ").join(selection.variables) for _, selection in kinds.by_precedence()
+        )
         raise ConfigurationError(f"no audit signer is configured; set one of: {wanted}")
     return build_signer(choice, env)

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pytest_kmsconform import kinds
+
 from .config import (
-    FALLBACK_BACKENDS,
-    LOCAL_VARIABLES,
-    MOCK_VARIABLE,
-    REMOTE,
     SignerChoice,
     build_signer,
     choose_signer,
     describe_incomplete,
+    fallback_kinds,
+    fallback_variables,
+    strong_selections,
 )
 from .errors import GuardError, KmsConformError
 from .signer import Signer
@@ -51,7 +52,7 @@ def strict_reason(env: Mapping[str, str]) -> str | None:
 
 
 def _what_to_set() -> str:
-    options = "; ".join(" + ".join(r.variables) + f" ({r.name})" for r in REMOTE)
+    options = "; ".join(" + ".join(s.variables) + f" ({kind.name})" for kind, s in strong_selections())
     return f"Configure a KMS/HSM-backed signer: {options}"
 
 
@@ -63,17 +64,17 @@ def check_startup(env: Mapping[str, str]) -> SignerChoice:
     choice = choose_signer(env)
     reason = strict_reason(env)
     if reason is None:
-        return choice if choice is not None else SignerChoice("local", ())
+        return choice if choice is not None else SignerChoice(kinds.LOCAL, ())
     incomplete = describe_incomplete(env)
     hint = f" (incomplete: {'; '.join(incomplete)})" if incomplete else ""
     if choice is None:
         raise GuardError(f"{PREFIX} ({reason}) but no audit signer is configured{hint}. {_what_to_set()}.")
     if choice.fallback:
-        kind = "the mock signer" if choice.backend == "mock" else "the local-key fallback signer"
+        kind = "the mock signer" if choice.backend == kinds.MOCK else "the local-key fallback signer"
         raise GuardError(
             f"{PREFIX} ({reason}) but {kind} was selected by {', '.join(choice.variables)}; "
             f"it is not allowed in production{hint}. {_what_to_set()}, and unset "
-            f"{', '.join([*LOCAL_VARIABLES, MOCK_VARIABLE])}."
+            f"{', '.join(fallback_variables())}."
         )
     return choice
 
@@ -105,4 +106,4 @@ def _is_fallback_signer(signer: Signer) -> bool:
     module = type(signer).__module__
     if module.startswith("pytest_kmsconform.emulators"):
         return True
-    return signer.backend in FALLBACK_BACKENDS
+    return signer.backend in fallback_kinds()

@@ -32,6 +32,7 @@ from pytest_kmsconform.reference_impl.primitives import (
 )
 from pytest_kmsconform.suites._support import digest
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import Implementation, ImplEnvelopeStore
 from pytest_kmsconform.asserts import assert_accepts, assert_rejects, poll_until
 from pytest_kmsconform.backend_api import BackendHandle
@@ -42,7 +43,7 @@ from pytest_kmsconform.implementation import implementation_calls
 from pytest_kmsconform.options import get_config
 
 ENVELOPE = Capability.ENVELOPE
-KINDS = ["aws-kms"]
+KINDS = [kinds.AWS_KMS]
 SOURCE = "seed 004 (KMS Integration)"
 TABLE = "enclave_master_keys"
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import Implementation
 from pytest_kmsconform.backends import SKIP_PREFIX, BackendPool, require_backend
 from pytest_kmsconform.capabilities import Capability
@@ -65,7 +66,7 @@ def _backend_env(pool: BackendPool, memo: Memo, configured: str, selected: tuple
         return {"MOCK_AUDIT_SIGNING_KEY": "kmsconform-guard-check"}
     if configured == "local":
         return {"AUDIT_SIGNING_SECRET": "kmsconform-guard-check", "AUDIT_SIGNING_ALG": "hmac-sha256"}
-    name = "aws-kms" if configured == "kms" else "signing-proxy"
+    name = kinds.AWS_KMS if configured == "kms" else kinds.SIGNING_PROXY
     if name not in selected:
         pytest.skip(f"{SKIP_PREFIX}{name}: not selected with --kmsconform-backend (needed for the {configured} column)")
     handle = require_backend(pool, name)

@@ -24,14 +24,14 @@ from pytest_kmsconform.emulators.faults.invariants import Outcome, audit_problem
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import ImplAuditLog, Implementation, ImplSigner
 from pytest_kmsconform.backends import BackendPool, require_backend
-from pytest_kmsconform.capabilities import DEDICATED_KINDS, Capability
+from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.checks import NA_PREFIX, Target, spec_of
 from pytest_kmsconform.implementation import short_label
 
 SIGN, AUDIT_LOG = Capability.SIGN, Capability.AUDIT_LOG
-FAULT_KINDS = frozenset({"aws-kms", "vault", "signing-proxy"})
 SIGN_OPERATIONS = ["Sign", "GenerateMac", "transit/sign", "transit/hmac", "/sign/hash", "/sign/canonical"]
 SEED = 10
 APPENDS = 4
@@ -78,6 +78,12 @@ class Rig:
         return audit_problems(records, outcome.acked, verify)
 
 
+def fault_proxy_applies(kind: str) -> bool:
+    """Whether the fault proxy can stand in front of ``kind`` and flip its signatures on the wire."""
+    found = kinds.find(kind)
+    return found is not None and found.faults is not None and found.faults.signatures_on_wire
+
+
 def sign_rule(**rule: Any) -> dict[str, Any]:
     return {"operation": SIGN_OPERATIONS, **rule}
 
@@ -92,14 +98,14 @@ def fault_rig(
 ) -> Iterator[Rig]:
     """A :class:`Rig` for the current backend x algorithm (function scope; stopped at teardown)."""
     target = kmsconform_target
-    if target.kind not in FAULT_KINDS:
+    if not fault_proxy_applies(target.kind):
         pytest.skip(
             f"{NA_PREFIX}backend {target.backend} ({target.kind}) is not reached over HTTP, so the fault proxy "
             "cannot stand in front of it"
         )
     assert target.alg is not None
     handle = require_backend(kmsconform_backend_pool, target.backend)
-    if target.kind in DEDICATED_KINDS:
+    if kinds.dedicated(target.kind):
         handle = kmsconform_backend_pool.dedicated(target.backend, {"alg": target.alg.value})
     spec = spec_of(request.node) if isinstance(request.node, pytest.Item) else None
     label = short_label(spec.check_id if spec else "KC-REL-000", target, 1)

@@ -36,6 +36,7 @@ from typing import Any
 from pytest_kmsconform.emulators.containers import docker_unreachable_reason
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from .server import DEFAULT_REGION
@@ -207,7 +208,7 @@ def _client_factory(url: str, region: str) -> Any:
 @dataclass(frozen=True)
 class LocalStackProvider:
     name: str = "localstack"
-    kind: str = "aws-kms"
+    kind: str = kinds.AWS_KMS
     description: str = (
         f"LocalStack {VERSION} KMS (Docker via testcontainers, else the host runtime from tox -e localstack)"
     )

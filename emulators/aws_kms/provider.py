@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from .server import DEFAULT_REGION, KmsEmulator
@@ -27,8 +28,8 @@ def moto_version() -> str:
 
 @dataclass(frozen=True)
 class AwsKmsProvider:
-    name: str = "aws-kms"
-    kind: str = "aws-kms"
+    name: str = kinds.AWS_KMS
+    kind: str = kinds.AWS_KMS
     description: str = "AWS KMS emulator: moto with kmsconform's fidelity fixes, HTTP on 127.0.0.1"
     embedded: bool = True
 

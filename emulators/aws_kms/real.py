@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 OPT_IN = "KMSCONFORM_REAL_AWS"
@@ -48,7 +49,7 @@ def schedule_namespace_deletion(client: Any, namespace: str, days: int = 7) -> l
 @dataclass(frozen=True)
 class RealAwsProvider:
     name: str = "aws"
-    kind: str = "aws-kms"
+    kind: str = kinds.AWS_KMS
     description: str = f"real AWS KMS (opt-in: {OPT_IN}=1 plus AWS credentials and region; never in CI)"
     embedded: bool = False
 

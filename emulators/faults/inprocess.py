@@ -24,59 +24,15 @@ from pytest_kmsconform.reference_impl.errors import BackendError, BackendErrorCo
 from pytest_kmsconform.reference_impl.primitives import PublicKey
 from pytest_kmsconform.reference_impl.signer import BackendKey, KeyBackend
 
-from .catalog import AWS_KMS, CATALOG, SIGNING_PROXY, VAULT, YUBIHSM, error_class
+from .catalog import error_class
 from .plan import FaultKind, FaultPlan, Phase
-
-_YUBIHSM_SIGN = {
-    Algorithm.ED25519: "SIGN_EDDSA",
-    Algorithm.ECDSA_P256_SHA256: "SIGN_ECDSA",
-    Algorithm.RSA_SHA256: "SIGN_PKCS1",
-    Algorithm.RSA_PSS_SHA256: "SIGN_PSS",
-    Algorithm.HMAC_SHA256: "SIGN_HMAC",
-}
+from .vocabulary import flip, vocabularies
 
 
 def wire_operation(kind: str, method: str, alg: Algorithm | None, *, rotating: bool = False) -> str | None:
     """The wire name of a ``KeyBackend`` method on backend ``kind`` (``None`` if it has none)."""
-    hmac = alg is Algorithm.HMAC_SHA256
-    if kind == AWS_KMS:
-        return {
-            "sign": "GenerateMac" if hmac else "Sign",
-            "verify": "VerifyMac" if hmac else "Verify",
-            "create_key": "CreateKey",
-            "public_key": "GetPublicKey",
-            "disable": "DisableKey",
-        }.get(method)
-    if kind == VAULT:
-        return {
-            "sign": "transit/hmac" if hmac else "transit/sign",
-            "verify": "transit/verify",
-            "create_key": "transit/rotate" if rotating else "transit/keys",
-            "public_key": "transit/keys",
-            "disable": "transit/keys",
-        }.get(method)
-    if kind == YUBIHSM:
-        if method == "sign":
-            return _YUBIHSM_SIGN.get(alg) if alg is not None else None
-        return {
-            "verify": "VERIFY_HMAC",
-            "create_key": "GENERATE_HMAC_KEY" if hmac else "GENERATE_ASYMMETRIC_KEY",
-            "public_key": "GET_PUBLIC_KEY",
-            "disable": "DELETE_OBJECT",
-        }.get(method)
-    if kind == SIGNING_PROXY:
-        return {"sign": "/sign/hash", "verify": "/verify", "public_key": "/keys"}.get(method)
-    return None
-
-
-def flip_bit(value: bytes, choose: Callable[[int], int]) -> bytes:
-    """``value`` with one (seeded) bit flipped."""
-    if not value:
-        return value
-    bit = choose(len(value) * 8)
-    out = bytearray(value)
-    out[bit // 8] ^= 1 << (bit % 8)
-    return bytes(out)
+    vocabulary = vocabularies().get(kind)
+    return vocabulary.key_backend_operation(method, alg, rotating) if vocabulary is not None else None
 
 
 class FaultyKeyBackend:
@@ -103,7 +59,8 @@ class FaultyKeyBackend:
         self._sleep = sleep
 
     def _error(self, name: str) -> BackendError:
-        code = error_class(name, self.kind if self.kind in CATALOG and name in CATALOG[self.kind] else None)
+        own = vocabularies().get(self.kind)
+        code = error_class(name, self.kind if own is not None and name in own.errors else None)
         return BackendError(f"injected fault: {name}", code=code, backend=self.name, detail=name)
 
     def _call(self, method: str, alg: Algorithm | None, run: Callable[[], object], *, rotating: bool = False) -> object:
@@ -120,7 +77,7 @@ class FaultyKeyBackend:
         rule = fault.rule
         if rule.fault is FaultKind.CORRUPT_SIGNATURE:
             result = run()
-            return flip_bit(result, self.plan.randrange) if isinstance(result, bytes) else result
+            return flip(result, self.plan.randrange) if isinstance(result, bytes) else result
         if rule.phase is Phase.RESPONSE:
             run()
         if rule.fault is FaultKind.ERROR:

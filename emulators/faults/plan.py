@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .catalog import KINDS, error_class
+from .catalog import error_class, fault_kinds
 from .errors import FaultPlanError
 
 
@@ -206,8 +206,8 @@ def _rule(raw: Any, position: int) -> FaultRule:
     except ValueError:
         raise FaultPlanError(f"{where}: 'phase' is 'request' or 'response'") from None
     backend = raw.get("backend")
-    if backend is not None and backend not in KINDS:
-        raise FaultPlanError(f"{where}: unknown backend {backend!r}; known: {', '.join(KINDS)}")
+    if backend is not None and backend not in fault_kinds():
+        raise FaultPlanError(f"{where}: unknown backend {backend!r}; known: {', '.join(fault_kinds())}")
     probability = _number(raw, "probability", 1.0)
     if probability > 1:
         raise FaultPlanError(f"{where}: 'probability' must be within [0, 1]")

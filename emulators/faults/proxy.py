@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pytest_kmsconform import kinds
+
 from .catalog import wire_error
 from .errors import FaultProxyError
 from .plan import Decision, FaultKind, FaultPlan, Phase
@@ -107,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
             proxy.forward(self.command, self.path, headers, body)
         if rule.fault is FaultKind.ERROR:
             assert rule.error is not None
-            err = wire_error(call.kind or proxy.kind or "signing-proxy", rule.error)
+            err = wire_error(call.kind or proxy.kind or kinds.SIGNING_PROXY, rule.error)
             proxy.record(call, f"error:{err.name}", err.status)
             self._answer(err.status, [("Content-Type", err.content_type)], err.body)
         elif rule.fault is FaultKind.RESET:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from pytest_kmsconform import __version__
+from pytest_kmsconform import __version__, kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from .devcerts import make_dev_certs
@@ -31,7 +31,7 @@ from .server import SigningProxyServer, TlsConfig
 from .signers import open_signer
 from .wire import DEFAULT_MAX_BODY
 
-KIND = "signing-proxy"
+KIND = kinds.SIGNING_PROXY
 OPTIONS = frozenset(
     {"backend", "alg", "api_key", "admin_key", "label", "seed", "key_file", "mock_secret", "tls", "max_body"}
 )
@@ -103,7 +103,7 @@ def run_proxy(
             raise ProxyConfigError(f"tls must be off or mtls, got {tls_mode!r}")
         built = stack.enter_context(
             open_signer(
-                options.get("backend", "local"),
+                options.get("backend", kinds.LOCAL),
                 options,
                 namespace=namespace,
                 env=dict(os.environ) if env is None else env,
@@ -122,7 +122,7 @@ def run_proxy(
 
 @dataclass(frozen=True)
 class SigningProxyProvider:
-    name: str = "signing-proxy"
+    name: str = kinds.SIGNING_PROXY
     kind: str = KIND
     description: str = "reference signing proxy (seed 001 API) over any reference signer, on 127.0.0.1"
     embedded: bool = True

@@ -1,35 +1,38 @@
 """Builds the signer the proxy wraps, from a backend name.
 
 * ``local`` / ``mock``: the in-memory reference backends, in a :class:`KeyRing` (admin enabled).
-* any other registered backend (``aws-kms``, ``vault``, ``yubihsm``...): its provider is started,
-  ``pytest_kmsconform.reference_impl.backends.<kind>.key_backend_from_handle(handle)`` gives the
-  :class:`KeyBackend`, wrapped in a key ring; options ``backend.<k>=<v>`` go to that provider.
-* ``env:<module>``: ``pytest_kmsconform.reference_impl.backends.<module>.signer_from_env(env)``,
-  for a real deployment whose keys live in a KMS configured by the seed's variables (no admin).
+* any other backend in the table of kinds (:mod:`pytest_kmsconform.kinds`: ``aws-kms``, ``vault``,
+  ``yubihsm``...): its provider is started, and its kind's reference key backend, built from the
+  handle's env lines, is wrapped in a key ring; options ``backend.<k>=<v>`` go to that provider.
+* ``env:<kind>`` (``env:aws-kms``; the module spelling ``env:aws_kms`` also works): the kind's
+  ``signer_from_env(env)``, for a real deployment whose keys live in a KMS configured by the
+  seed's variables (no admin).
 """
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.backends.mock import MockBackend
+from pytest_kmsconform.reference_impl.config import key_backend_from_env, kind_signer_from_env
 from pytest_kmsconform.reference_impl.errors import KmsConformError
 from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
 
+from pytest_kmsconform import kinds
+from pytest_kmsconform.backend_api import BackendProvider
+
 from .errors import ProxyConfigError
 
-BACKENDS_PACKAGE = "pytest_kmsconform.reference_impl.backends"
-DEFAULT_LABEL = "signing-proxy"
+DEFAULT_LABEL = kinds.SIGNING_PROXY
 PREFERENCE = (
     Algorithm.ED25519,
     Algorithm.ECDSA_P256_SHA256,
@@ -75,12 +78,15 @@ def _local_backend(options: Mapping[str, str]) -> LocalKeyBackend:
     return LocalKeyBackend(seed=seed.encode("utf-8") if seed else None)
 
 
-def _module(kind: str) -> Any:
-    name = f"{BACKENDS_PACKAGE}.{kind.replace('-', '_')}"
+def _provider(name: str) -> BackendProvider:
+    table = kinds.backends()
+    if name not in table:
+        raise ProxyConfigError(f"unknown backend {name!r}; known: {', '.join(sorted(table))}")
     try:
-        return importlib.import_module(name)
+        provider = kinds.resolve(table[name][0].provider)
     except ImportError as exc:
-        raise ProxyConfigError(f"no reference backend module {name}: {exc}") from None
+        raise ProxyConfigError(f"backend {name} cannot start here: {exc}") from None
+    return cast(BackendProvider, provider)
 
 
 def _ring_signer(backend: KeyBackend, options: Mapping[str, str]) -> RingSigner:
@@ -106,29 +112,24 @@ def open_signer(
 def _build(
     stack: ExitStack, backend: str, options: Mapping[str, str], *, namespace: str, env: Mapping[str, str]
 ) -> BuiltSigner:
-    if backend == "local":
-        return BuiltSigner(_ring_signer(_local_backend(options), options), "local")
-    if backend == "mock":
+    if backend == kinds.LOCAL:
+        return BuiltSigner(_ring_signer(_local_backend(options), options), kinds.LOCAL)
+    if backend == kinds.MOCK:
         secret = options.get("mock_secret") or secrets.token_hex(16)
-        return BuiltSigner(_ring_signer(MockBackend(secret.encode("utf-8")), options), "mock")
+        return BuiltSigner(_ring_signer(MockBackend(secret.encode("utf-8")), options), kinds.MOCK)
     if backend.startswith("env:"):
-        module = _module(backend.removeprefix("env:"))
-        signer: Signer = module.signer_from_env(env)
+        kind = backend.removeprefix("env:").replace("_", "-")
+        if kinds.find(kind) is None:
+            raise ProxyConfigError(f"env:{kind}: unknown backend kind; known: {', '.join(kinds.names())}")
+        signer: Signer = kind_signer_from_env(kind, env)
         return BuiltSigner(signer, f"{signer.backend} (from env)")
-    if backend == "signing-proxy":
+    if backend == kinds.SIGNING_PROXY:
         raise ProxyConfigError("the signing proxy cannot wrap itself")
-    from pytest_kmsconform import backend_registry
-
-    try:
-        provider = backend_registry.get(backend)
-    except KeyError as exc:
-        raise ProxyConfigError(str(exc.args[0])) from None
+    provider = _provider(backend)
     reason = provider.unavailable_reason()
     if reason is not None:
         raise ProxyConfigError(f"backend {backend} cannot start here: {reason}")
     inner = {k.removeprefix("backend."): v for k, v in options.items() if k.startswith("backend.")}
     handle = stack.enter_context(provider.start(namespace=namespace, port=0, options=inner))
-    key_backend = _module(handle.kind).key_backend_from_handle(handle)
-    if not isinstance(key_backend, KeyBackend):
-        raise ProxyConfigError(f"{handle.kind}.key_backend_from_handle did not return a KeyBackend")
+    key_backend = key_backend_from_env(handle.kind, handle.env, handle.namespace)
     return BuiltSigner(_ring_signer(key_backend, options), f"{backend} ({handle.version})")

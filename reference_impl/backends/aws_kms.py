@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_kmsconform import kinds
+
 from ..algorithms import Algorithm
 from ..canonical import require_digest
 from ..errors import (
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
     from .aws_kms_signer import AwsKmsSigner
 
-BACKEND_NAME = "aws-kms"
+BACKEND_NAME = kinds.AWS_KMS
 T = TypeVar("T")
 
 
@@ -350,9 +352,14 @@ def client_from_env(env: Mapping[str, str]) -> Any:
     return kms_client(**kwargs)
 
 
+def key_backend_from_env(env: Mapping[str, str], namespace: str) -> AwsKmsBackend:
+    """An :class:`AwsKmsBackend` from the client variables of :func:`client_from_env`; aliases under ``namespace``."""
+    return AwsKmsBackend(client_from_env(env), namespace=namespace)
+
+
 def key_backend_from_handle(handle: BackendHandle) -> AwsKmsBackend:
     """An :class:`AwsKmsBackend` on the handle's emulator (``aws-kms``/``localstack``); aliases under its namespace."""
-    if handle.kind != "aws-kms":
+    if handle.kind != BACKEND_NAME:
         raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not aws-kms")
     factory = handle.details.get("client_factory")
     client = factory() if factory is not None else client_from_env(handle.env)

@@ -11,8 +11,11 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from pytest_kmsconform import kinds
 
 from ..algorithms import Algorithm
 from ..errors import UnknownKey, UnsupportedAlgorithm, UnsupportedReason
@@ -34,7 +37,7 @@ P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 class LocalKeyBackend:
     """Keys in memory. ``initial`` is used for the first version created for its algorithm."""
 
-    name = "local"
+    name = kinds.LOCAL
 
     def __init__(self, *, initial: PrivateKey | bytes | None = None, seed: bytes | None = None) -> None:
         self._initial = initial
@@ -128,3 +131,8 @@ class LocalKeyBackend:
 
     def close(self) -> None:
         """Nothing to release: the keys live in this object."""
+
+
+def key_backend_from_env(env: Mapping[str, str], namespace: str) -> LocalKeyBackend:
+    """A fresh in-memory backend for a ``local`` handle (its env lines select the kind, no more)."""
+    return LocalKeyBackend()

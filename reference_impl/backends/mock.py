@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
+
+from pytest_kmsconform import kinds
 
 from ..algorithms import Algorithm
-from ..errors import BackendError, BackendErrorCode, UnknownKey, UnsupportedAlgorithm, UnsupportedReason
+from ..errors import (
+    BackendError,
+    BackendErrorCode,
+    ConfigurationError,
+    UnknownKey,
+    UnsupportedAlgorithm,
+    UnsupportedReason,
+)
 from ..primitives import PublicKey, hmac_digest, verify_hmac
 from ..signer import BackendKey
 
@@ -18,7 +28,7 @@ from ..signer import BackendKey
 class MockBackend:
     """Deterministic HMAC-SHA256 keys derived from ``secret``."""
 
-    name = "mock"
+    name = kinds.MOCK
 
     def __init__(self, secret: bytes) -> None:
         if not secret:
@@ -67,3 +77,11 @@ class MockBackend:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def key_backend_from_env(env: Mapping[str, str], namespace: str) -> MockBackend:
+    """The mock backend under the handle's ``MOCK_AUDIT_SIGNING_KEY``."""
+    secret = env.get("MOCK_AUDIT_SIGNING_KEY")
+    if not secret:
+        raise ConfigurationError("the mock backend needs MOCK_AUDIT_SIGNING_KEY")
+    return MockBackend(secret.encode())

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from pytest_kmsconform import kinds
+
 from ..algorithms import Algorithm
 from ..canonical import parse_hash_hex, require_digest
 from ..errors import (
@@ -47,7 +49,7 @@ from ..signature import Signature, b64url_decode, b64url_encode
 if TYPE_CHECKING:
     from pytest_kmsconform.backend_api import BackendHandle
 
-NAME = "signing-proxy"
+NAME = kinds.SIGNING_PROXY
 DEFAULT_TIMEOUT = 10.0
 
 _STATUS_CODES = {

@@ -423,17 +423,25 @@ def _parse_go_time(text: str) -> datetime:
 
 
 # -- factories ----------------------------------------------------------------------------------
-def key_backend_from_handle(handle: BackendHandle) -> KeyBackend:
-    """A :class:`VaultTransitBackend` on the handle's server and mount, key names prefixed by its namespace."""
-    if handle.kind != "vault":
-        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not vault")
-    env = handle.env
+def key_backend_from_env(env: Mapping[str, str], namespace: str) -> KeyBackend:
+    """A :class:`VaultTransitBackend` on ``VAULT_ADDR`` / ``VAULT_TOKEN`` / ``VAULT_TRANSIT_MOUNT``, key
+    names prefixed by ``namespace``."""
+    missing = [n for n in ("VAULT_ADDR", "VAULT_TOKEN") if not env.get(n)]
+    if missing:
+        raise ConfigurationError(f"Vault key backend needs {', '.join(missing)}")
     return VaultTransitBackend.connect(
         env["VAULT_ADDR"],
         env["VAULT_TOKEN"],
         mount=env.get("VAULT_TRANSIT_MOUNT") or DEFAULT_MOUNT,
-        key_prefix=f"{handle.namespace}-",
+        key_prefix=f"{namespace}-",
     )
+
+
+def key_backend_from_handle(handle: BackendHandle) -> KeyBackend:
+    """A :class:`VaultTransitBackend` on the handle's server and mount, key names prefixed by its namespace."""
+    if handle.kind != BACKEND_NAME:
+        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not vault")
+    return key_backend_from_env(handle.env, handle.namespace)
 
 
 def signer_from_env(env: Mapping[str, str]) -> Signer:

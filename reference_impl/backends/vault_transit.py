@@ -27,10 +27,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_kmsconform import kinds
+
 from ..algorithms import Algorithm
 from ..errors import BackendError, BackendErrorCode, InvalidSignature
 
-BACKEND_NAME = "vault"
+BACKEND_NAME = kinds.VAULT
 KEY_TYPES: dict[Algorithm, str] = {
     Algorithm.ED25519: "ed25519",
     Algorithm.ECDSA_P256_SHA256: "ecdsa-p256",

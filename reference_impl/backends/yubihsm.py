@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from ..algorithms import Algorithm
@@ -48,7 +49,7 @@ from ..signer import BackendKey
 if TYPE_CHECKING:
     from yubihsm.core import LogEntry as DeviceLogEntry
 
-NAME = "yubihsm"
+NAME = kinds.YUBIHSM
 DEFAULT_URL = "http://127.0.0.1:12345"
 RSA_BITS = 2048
 PSS_SALT = 32
@@ -462,9 +463,14 @@ def backend_from_env(env: Mapping[str, str]) -> YubiHsmBackend:
     return YubiHsmBackend.connect(url, _int_env(env, "YUBIHSM_AUTH_KEY_ID", 1), password)
 
 
+def key_backend_from_env(env: Mapping[str, str], namespace: str) -> YubiHsmBackend:
+    """A :class:`YubiHsmBackend` through the connector of :func:`backend_from_env` (object labels carry the key ids)."""
+    return backend_from_env(env)
+
+
 def key_backend_from_handle(handle: BackendHandle) -> YubiHsmBackend:
     """The handle's in-process device when there is one (``details['device']``), else its connector URL."""
-    if handle.kind != "yubihsm":
+    if handle.kind != NAME:
         raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not yubihsm")
     factory = handle.details.get("backend_factory")
     if factory is not None:
