@@ -1,0 +1,12 @@
+"""Azure Key Vault emulator (keys), HTTPS only, driven unmodified by azure-keyvault-keys.
+
+Layers: :mod:`.material` (key material, algorithms) and :mod:`.policy` (rotation policies) <-
+:mod:`.models` (one vault's state and the service's rules) <- :mod:`.shapes` / :mod:`.wire` (JSON
+and routes, sans-I/O) <- :mod:`.server` (TLS, threads, fault door). :mod:`.provider` registers the
+``azure-keyvault`` backend. Every known difference from the real service:
+``docs/emulators/azure-keyvault.md``.
+"""
+
+from .server import DEV_TOKEN, KeyVaultEmulator
+
+__all__ = ["DEV_TOKEN", "KeyVaultEmulator"]

@@ -1,0 +1,80 @@
+"""The ``azure-keyvault`` backend: kmsconform's Key Vault emulator over HTTPS on 127.0.0.1.
+
+Options: ``seed`` (key material, version ids and the tenant id derived from it), ``rsa_pool`` (RSA
+keys kept ready, default 4; 0 turns the pool off) and ``faults`` (a fault plan, inline JSON or a
+file, applied at the emulator's door). The handle's env lines are all a client needs
+(``AZURE_KEYVAULT_URL``, the CA file, a dev token); ``details["emulator"]`` is the running
+:class:`~.server.KeyVaultEmulator` for same-process tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from pytest_kmsconform.reference_impl.backends.azure_keyvault import UNSUPPORTED
+from pytest_kmsconform.reference_impl.errors import ConfigurationError
+
+from pytest_kmsconform.backend_api import BackendHandle
+
+from .server import KeyVaultEmulator
+from .wire import LATEST_API_VERSION
+
+OPTIONS = frozenset({"seed", "rsa_pool", "faults"})
+VERSION = f"kmsconform Key Vault emulator (keys REST API {LATEST_API_VERSION})"
+UNSUPPORTED_ALGORITHMS: dict[str, str] = {alg.value: why for alg, why in UNSUPPORTED.items()}
+
+
+@dataclass(frozen=True)
+class AzureKeyVaultProvider:
+    name: str = "azure-keyvault"
+    kind: str = "azure-keyvault"
+    description: str = "Azure Key Vault emulator (keys), HTTPS with a throw-away CA on 127.0.0.1"
+    embedded: bool = True
+    unsupported_algorithms: Mapping[str, str] = field(default_factory=lambda: dict(UNSUPPORTED_ALGORITHMS))
+    """Algorithms of the contract this backend cannot sign, with the reason (checks: not applicable)."""
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import azure.keyvault.keys  # noqa: F401
+        except ImportError as exc:
+            return f"needs the azure extra (pip install 'pytest-kmsconform[azure]'): {exc}"
+        return None
+
+    @contextmanager
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
+        options = dict(options or {})
+        unknown = sorted(set(options) - OPTIONS)
+        if unknown:
+            raise ConfigurationError(f"azure-keyvault: unknown option(s) {unknown}; known: {sorted(OPTIONS)}")
+        seed = options["seed"].encode() if "seed" in options else None
+        try:
+            pool = int(options.get("rsa_pool", "4"))
+        except ValueError:
+            raise ConfigurationError(
+                f"azure-keyvault: rsa_pool must be an integer, got {options['rsa_pool']!r}"
+            ) from None
+        plan = None
+        if "faults" in options:
+            from pytest_kmsconform.emulators.faults import FaultPlanError, load_plan
+
+            try:
+                plan = load_plan(options["faults"])
+            except FaultPlanError as exc:
+                raise ConfigurationError(f"azure-keyvault: faults: {exc}") from None
+        with KeyVaultEmulator(port=port, seed=seed, faults=plan, rsa_pool=pool) as emulator:
+            yield BackendHandle(
+                name=self.name,
+                kind=self.kind,
+                env=emulator.env(),
+                version=VERSION,
+                namespace=namespace,
+                url=emulator.url,
+                details={"emulator": emulator},
+            )
+
+
+PROVIDER = AzureKeyVaultProvider()
