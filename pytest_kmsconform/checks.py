@@ -229,14 +229,24 @@ def targets_for(spec: CheckSpec, backends: Sequence[str]) -> list[Target]:
         return [Target("", "", None)]
     result: list[Target] = []
     for name in backends:
-        kind = backend_registry.get(name).kind
+        provider = backend_registry.get(name)
+        kind = provider.kind
         if spec.kinds and kind not in spec.kinds:
             continue
-        result.extend(Target(name, kind, alg) for alg in Algorithm if alg in backend_algorithms(kind) & spec.algorithms)
+        # algorithms the backend declares it cannot do get instances too, reported not applicable
+        declared = {Algorithm.parse(a) for a in unsupported_algorithms(name)}
+        wanted = (backend_algorithms(kind) | declared) & spec.algorithms
+        result.extend(Target(name, kind, alg) for alg in Algorithm if alg in wanted)
     if spec.kinds and not result:
         # one backend-less instance: gated like any other, then skipped as "not selected"
         return [Target("", spec.kinds[0], None)]
     return result
+
+
+def unsupported_algorithms(backend: str) -> dict[str, str]:
+    """What the backend's provider declares it cannot sign (algorithm name -> reason), if anything."""
+    declared = getattr(backend_registry.get(backend), "unsupported_algorithms", None)
+    return dict(declared) if declared else {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -305,3 +315,7 @@ def _kmsconform_gate(request: pytest.FixtureRequest) -> None:
     )
     if reason is not None:
         pytest.skip(f"{NA_PREFIX}{reason} (implementation {impl.name}, backend {target.backend or '-'})")
+    if target.backend and target.alg is not None and spec.scope == "backend":
+        why = unsupported_algorithms(target.backend).get(target.alg.value)
+        if why is not None:
+            pytest.skip(f"{NA_PREFIX}backend {target.backend} cannot sign {target.alg.value}: {why}")

@@ -37,6 +37,7 @@ AWS_KMS: Final = "aws-kms"
 VAULT: Final = "vault"
 YUBIHSM: Final = "yubihsm"
 SIGNING_PROXY: Final = "signing-proxy"
+AZURE_KEYVAULT: Final = "azure-keyvault"
 
 ALL_ALGORITHMS: Final = frozenset(Algorithm)
 
@@ -71,7 +72,8 @@ class EnvSelection:
     :param variables: the variables that select it: all of them must be set, or with ``any_of``
         one of them (the first set one, in this order, is the one that selects it).
     :param precedence: rank among the kinds (seed 001: AWS KMS 10 > signing proxy 20 > Vault 30 >
-        YubiHSM 40 > local 50 > mock 60); a third-party kind picks a free number.
+        YubiHSM 40 > local 50 > mock 60; seed 002's Azure Key Vault 45); a third-party kind picks a
+        free number.
     :param signer: reference to ``signer_from_env(env: Mapping[str, str]) -> Signer``.
     :param extra: the pip extra that installs what ``signer`` imports (named in the error when missing).
     :param fallback: a development fallback that the production guard refuses (local, mock).
@@ -123,7 +125,9 @@ class BackendKind:
 
     :param name: the kind's name (also the name of its default backend, when it has one).
     :param description: one line for listings.
-    :param algorithms: algorithms it can sign with; a backend x algorithm pair outside it is never generated.
+    :param algorithms: algorithms it can sign with; a backend x algorithm pair outside it is never generated,
+        unless the backend's provider lists the algorithm in ``unsupported_algorithms`` (name -> reason):
+        those pairs are reported not applicable with the reason.
     :param backends: its backends, the default one first.
     :param key_backend: the reference key backend that serves it, or ``None`` when the signer is
         not a key ring over a ``KeyBackend`` (the signing proxy holds its own keys).
@@ -229,6 +233,27 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
         ),
         faults=FaultSupport(_ref("emulators.faults.vocabularies.yubihsm", "VOCABULARY"), signatures_on_wire=False),
         client_env=("YUBIHSM_CONNECTOR_URL", "YUBIHSM_AUTH_KEY_ID", "YUBIHSM_PASSWORD"),
+    ),
+    BackendKind(
+        name=AZURE_KEYVAULT,
+        description="Azure Key Vault keys (kmsconform's HTTPS emulator, or a real vault)",
+        # ed25519 and hmac-sha256: the provider declares them unsupported, with the reason
+        algorithms=frozenset({Algorithm.RSA_SHA256, Algorithm.RSA_PSS_SHA256, Algorithm.ECDSA_P256_SHA256}),
+        backends=(Backend(AZURE_KEYVAULT, _ref("emulators.azure_keyvault.provider", "PROVIDER")),),
+        key_backend=KeyBackendSource(_ref("reference_impl.backends.azure_keyvault", "key_backend_from_env")),
+        selection=EnvSelection(
+            variables=("AZURE_KEYVAULT_URL", "A1_AZURE_KEY"),
+            precedence=45,
+            signer=_ref("reference_impl.backends.azure_keyvault", "signer_from_env"),
+            extra="azure",
+        ),
+        # HTTPS only: the fault proxy cannot stand in front; faults are injected at the emulator's door
+        client_env=(
+            "AZURE_KEYVAULT_URL",
+            "AZURE_KEYVAULT_CA_BUNDLE",
+            "AZURE_KEYVAULT_ACCESS_TOKEN",
+            "AZURE_KEYVAULT_VERIFY_CHALLENGE_RESOURCE",
+        ),
     ),
     BackendKind(
         name=LOCAL,

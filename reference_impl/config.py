@@ -6,8 +6,9 @@ When several backends are configured, the first of these wins (the others are ig
     2. signing proxy   SIGNING_PROXY_URL                              (+ SIGNING_PROXY_API_KEY)
     3. Vault Transit   VAULT_ADDR + AUDIT_SIGNING_VAULT_KEY           (+ VAULT_TOKEN)
     4. YubiHSM 2       YUBIHSM_CONNECTOR_URL + AUDIT_SIGNING_YUBIHSM_KEY_ID
-    5. local key       AUDIT_SIGNING_PRIVATE_KEY > AUDIT_SIGNING_SECRET > AUDIT_SIGNING_KEY
-    6. mock            MOCK_AUDIT_SIGNING_KEY
+    5. Azure Key Vault AZURE_KEYVAULT_URL + A1_AZURE_KEY                  (+ credential variables)
+    6. local key       AUDIT_SIGNING_PRIVATE_KEY > AUDIT_SIGNING_SECRET > AUDIT_SIGNING_KEY
+    7. mock            MOCK_AUDIT_SIGNING_KEY
 
 ``AUDIT_SIGNING_ALG`` picks the algorithm (default: from the key type; ``hmac-sha256`` for
 secrets). A variable set to an empty or blank string counts as unset. A backend that needs two

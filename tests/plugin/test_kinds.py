@@ -14,7 +14,7 @@ from pytest_kmsconform.capabilities import backend_algorithms
 
 
 def test_builtin_kinds() -> None:
-    assert kinds.names()[:6] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "local", "mock"]
+    assert kinds.names()[:7] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "azure-keyvault", "local", "mock"]
     assert backend_algorithms(kinds.MOCK) == frozenset({Algorithm.HMAC_SHA256})
     assert backend_algorithms(kinds.VAULT) == frozenset(Algorithm)
     assert [k.name for k in kinds.BUILTIN if k.dedicated] == [kinds.SIGNING_PROXY]
@@ -22,7 +22,7 @@ def test_builtin_kinds() -> None:
 
 def test_seed_001_precedence() -> None:
     order = [kind.name for kind, _ in kinds.by_precedence()]
-    assert order[:6] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "local", "mock"]
+    assert order[:7] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "azure-keyvault", "local", "mock"]
     env = {
         "MOCK_AUDIT_SIGNING_KEY": "m",
         "AUDIT_SIGNING_KEY": "k",
