@@ -12,3 +12,7 @@ test -s .external/hvac-2.4.0.tar.gz
 # yubihsm 3.1.2 sdist: Yubico's device test suite tests/device/ (tests/external/yubihsm)
 "$py" -m pip download --quiet --no-binary :all: --no-deps --dest .external "yubihsm==3.1.2"
 test -s .external/yubihsm-3.1.2.tar.gz
+# azure-keyvault-keys 4.11.3 sdist: its own tests/ (key client, crypto client), run in live mode against
+# the Key Vault emulator (tests/external/azure_keyvault); the version is the azure extra's pin
+"$py" -m pip download --quiet --no-binary :all: --no-deps --dest .external "azure-keyvault-keys==4.11.3"
+test -s .external/azure_keyvault_keys-4.11.3.tar.gz
