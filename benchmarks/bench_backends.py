@@ -1,6 +1,7 @@
 """Benchmark 3: the cost of one sign through each backend, beside a raw local sign.
 
-Every path signs a 32-byte digest with an ed25519 key through the reference signer
+Every path signs a 32-byte digest with an ed25519 key (P-256 on Azure Key Vault, which has no
+ed25519) through the reference signer
 (:class:`RingSigner`, which also checks the signature against the public key), so the ratio to
 the raw local sign is the price of the backend's protocol, client library and emulator.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from bench_lib import BenchResult, latency_summary, time_calls
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
@@ -73,6 +75,18 @@ def yubihsm_http() -> AbstractContextManager[Signer]:
     return _provider_signer("yubihsm", lambda h: _ring(backend_from_env(h.env)))
 
 
+def azure_keyvault() -> AbstractContextManager[Signer]:
+    """P-256 (ES256): Key Vault has no ed25519 (see docs/emulators/azure-keyvault.md)."""
+    from pytest_kmsconform.reference_impl.backends.azure_keyvault import key_backend_from_env
+
+    def make(handle: Any) -> Signer:
+        ring = KeyRing(key_backend_from_env(handle.env, "bench"), Algorithm.ECDSA_P256_SHA256, "bench")
+        ring.rotate()
+        return RingSigner(ring)
+
+    return _provider_signer("azure-keyvault", make)
+
+
 def signing_proxy() -> AbstractContextManager[Signer]:
     from pytest_kmsconform.reference_impl.backends.signing_proxy import signer_from_handle
 
@@ -86,6 +100,7 @@ PATHS: dict[str, SignerFactory] = {
     "yubihsm (simulator, in-process SCP03)": yubihsm_in_process,
     "yubihsm (simulator, HTTP connector SCP03)": yubihsm_http,
     "signing-proxy (local ed25519, HTTP)": signing_proxy,
+    "azure-keyvault (emulator, HTTPS, azure-keyvault-keys, P-256)": azure_keyvault,
 }
 
 

@@ -111,6 +111,13 @@ def run(repeats: int) -> list[BenchResult]:
             _local_first_sign,
         ),
         (
+            "azure-keyvault",
+            "azure-keyvault (emulator, HTTPS, azure-keyvault-keys, P-256)",
+            lambda: _first_sign("azure-keyvault (emulator, HTTPS, azure-keyvault-keys, P-256)"),
+            "local in-memory key",
+            _local_first_sign,
+        ),
+        (
             "signing-proxy",
             "signing-proxy (local ed25519, HTTP)",
             lambda: _first_sign("signing-proxy (local ed25519, HTTP)"),
