@@ -1,0 +1,137 @@
+"""Fault injection inside the emulator, so gRPC and REST clients see the same faults.
+
+A :class:`FaultHook` holds a :class:`~pytest_kmsconform.emulators.faults.plan.FaultPlan` (the
+project's seeded plan format; operation names are the RPC names: ``AsymmetricSign``,
+``MacSign``, ``GetPublicKey``, ``CreateCryptoKey``, ...) and applies the chosen fault around one
+call: ``latency`` sleeps; ``error`` answers a Cloud KMS status (names below, or another backend's
+error name translated by class: ``ThrottlingException`` -> ``RESOURCE_EXHAUSTED``); ``reset``
+drops the connection without an answer; ``timeout`` holds it for ``ms`` then drops it;
+``corrupt_signature`` flips one bit of ``signature``/``mac`` (leaving its CRC32C as it was, which
+is what a client's integrity check must catch). ``phase: response`` runs the call first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_kmsconform.reference_impl.errors import BackendErrorCode
+
+from .errors import Code, KmsApiError
+
+KIND = "gcp-kms"
+T = BackendErrorCode
+
+
+@dataclass(frozen=True)
+class GcpError:
+    """One realistic Cloud KMS error: its name in plans, status code, error class and message."""
+
+    name: str
+    code: Code
+    error_class: BackendErrorCode
+    message: str
+
+
+ERRORS: dict[str, GcpError] = {
+    e.name: e
+    for e in (
+        GcpError(
+            "RESOURCE_EXHAUSTED",
+            Code.RESOURCE_EXHAUSTED,
+            T.THROTTLED,
+            "Quota exceeded for quota metric 'Cryptographic requests' and limit 'Cryptographic requests per "
+            "minute' of service 'cloudkms.googleapis.com'.",
+        ),
+        GcpError("INTERNAL", Code.INTERNAL, T.INTERNAL, "Internal error encountered."),
+        GcpError("UNAVAILABLE", Code.UNAVAILABLE, T.UNAVAILABLE, "The service is currently unavailable."),
+        GcpError(
+            "DEADLINE_EXCEEDED", Code.DEADLINE_EXCEEDED, T.TIMEOUT, "Deadline expired before operation could complete."
+        ),
+        GcpError(
+            "PERMISSION_DENIED",
+            Code.PERMISSION_DENIED,
+            T.ACCESS_DENIED,
+            "Permission 'cloudkms.cryptoKeyVersions.useToSign' denied on resource (or it may not exist).",
+        ),
+        GcpError(
+            "FAILED_PRECONDITION",
+            Code.FAILED_PRECONDITION,
+            T.DISABLED,
+            "The key version is not enabled, current state is: DISABLED.",
+        ),
+    )
+}
+DEFAULT_FOR_CLASS: dict[BackendErrorCode, str] = {e.error_class: e.name for e in ERRORS.values()}
+
+
+def gcp_error(name: str) -> GcpError:
+    """The Cloud KMS error a plan's ``error`` name means here (another backend's name: by class)."""
+    if name in ERRORS:
+        return ERRORS[name]
+    from pytest_kmsconform.emulators.faults.catalog import error_class
+
+    return ERRORS[DEFAULT_FOR_CLASS.get(error_class(name), "INTERNAL")]
+
+
+class Drop(Exception):
+    """Close the connection without an answer (``reset``, or ``timeout`` after its delay)."""
+
+
+def flip_signature(response: Any, choose: Callable[[int], int]) -> Any:
+    for field in ("signature", "mac"):
+        value = getattr(response, field, None)
+        if isinstance(value, bytes) and value:
+            bit = choose(len(value) * 8)
+            out = bytearray(value)
+            out[bit // 8] ^= 1 << (bit % 8)
+            setattr(response, field, bytes(out))
+            break
+    return response
+
+
+class FaultHook:
+    """Applies a plan (or nothing) around each RPC. ``plan`` may be swapped at any time."""
+
+    def __init__(self, plan: Any = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.plan = plan
+        self._sleep = sleep
+        self.events: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def _record(self, method: str, what: str) -> None:
+        with self._lock:
+            if len(self.events) < 100_000:
+                self.events.append((method, what))
+
+    def around(self, method: str, run: Callable[[], Any]) -> Any:
+        plan = self.plan
+        if plan is None:
+            return run()
+        from pytest_kmsconform.emulators.faults.plan import FaultKind, Phase
+
+        decision = plan.decide(KIND, [method])
+        if decision.delay_s:
+            self._sleep(decision.delay_s)
+        fault = decision.fault
+        if fault is None:
+            return run()
+        rule = fault.rule
+        if rule.fault is FaultKind.CORRUPT_SIGNATURE:
+            self._record(method, "corrupt_signature")
+            return flip_signature(run(), plan.randrange)
+        if rule.phase is Phase.RESPONSE:
+            run()
+        if rule.fault is FaultKind.ERROR:
+            error = gcp_error(str(rule.error))
+            self._record(method, f"error:{error.name}")
+            raise KmsApiError(error.code, error.message)
+        if rule.fault is FaultKind.TIMEOUT:
+            self._record(method, "timeout")
+            self._sleep(fault.delay_s)
+        else:
+            self._record(method, "reset")
+        raise Drop(rule.fault.value)
