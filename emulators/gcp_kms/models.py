@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from google.cloud.kms_v1 import CryptoKey, CryptoKeyVersion, CryptoKeyVersionTemplate, KeyRing, ProtectionLevel
 
 from . import names
-from .algorithms import DEFAULT_ALGORITHM, EMULATED_PURPOSES, AlgorithmSpec, Purpose, spec_of
-from .errors import EmulatorGap, already_exists, invalid, not_found, precondition
+from .algorithms import DEFAULT_ALGORITHM, EMULATED_PURPOSES, Alg, AlgorithmSpec, Purpose, spec_of
+from .errors import EmulatorGap, already_exists, enum_value, invalid, not_found, precondition
 from .material import Material
 
 State = CryptoKeyVersion.CryptoKeyVersionState
@@ -120,7 +120,7 @@ class KmsModel:
     ) -> CryptoKey:
         self.get_key_ring(parent)
         names.check_id("crypto_key_id", crypto_key_id)
-        purpose = Purpose(template.purpose)
+        purpose = enum_value(template, "purpose", Purpose)
         if purpose == Purpose.CRYPTO_KEY_PURPOSE_UNSPECIFIED:
             raise invalid("The value of field crypto_key.purpose must be specified.")
         if purpose not in EMULATED_PURPOSES:
@@ -156,15 +156,15 @@ class KmsModel:
             return self._key_view(key)
 
     def _version_template(self, purpose: Purpose, given: CryptoKeyVersionTemplate) -> CryptoKeyVersionTemplate:
-        alg = given.algorithm or DEFAULT_ALGORITHM.get(purpose)
+        alg = enum_value(given, "algorithm", Alg) or DEFAULT_ALGORITHM.get(purpose)
         if not alg:
             raise invalid("The value of field crypto_key.version_template.algorithm must be specified.")
         spec = spec_of(alg)
         if spec is None:
-            raise EmulatorGap(f"algorithm {given.algorithm.name}")
+            raise EmulatorGap(f"algorithm {Alg(alg).name}")
         if spec.purpose != purpose:
             raise invalid(f"Algorithm {spec.name} is not compatible with purpose {purpose.name}.")
-        level = ProtectionLevel(given.protection_level or ProtectionLevel.SOFTWARE)
+        level = enum_value(given, "protection_level", ProtectionLevel) or ProtectionLevel.SOFTWARE
         if level not in EMULATED_PROTECTION:
             raise EmulatorGap(f"protection level {level.name}")
         if spec.hsm_only and level != ProtectionLevel.HSM:
@@ -216,7 +216,7 @@ class KmsModel:
                     template = self._version_template(
                         key.purpose,
                         CryptoKeyVersionTemplate(
-                            algorithm=update.version_template.algorithm,
+                            algorithm=CryptoKeyVersionTemplate.pb(update.version_template).algorithm,
                             protection_level=res.version_template.protection_level,
                         ),
                     )
@@ -329,7 +329,10 @@ class KmsModel:
         )
 
     def update_version_state(self, name: str, state: int) -> CryptoKeyVersion:
-        wanted = State(state)
+        try:
+            wanted = State(state)
+        except ValueError:
+            raise invalid(f"Invalid value at 'crypto_key_version.state', {state}") from None
         if wanted not in (State.ENABLED, State.DISABLED):
             raise invalid(f"Unsupported state in update: {wanted.name}; only ENABLED and DISABLED can be set.")
         with self.lock:

@@ -25,7 +25,7 @@ from google.cloud import kms_v1 as k
 
 from . import names
 from .algorithms import DIGEST_SIZES, Purpose, Scheme
-from .errors import invalid, not_found, precondition
+from .errors import enum_value, invalid, precondition
 from .models import KmsModel, State
 
 MAX_DATA = 64 * 1024
@@ -62,7 +62,7 @@ def public_key(model: KmsModel, req: k.GetPublicKeyRequest) -> k.PublicKey:
         raise precondition(f"{version.spec.name} keys have no public key.")
     if version.resource.state != State.ENABLED or version.material is None:
         raise model.not_enabled(version)
-    fmt = Format(req.public_key_format)
+    fmt = enum_value(req, "public_key_format", Format)
     material = version.material
     out = k.PublicKey(
         name=req.name,
@@ -247,13 +247,9 @@ def asymmetric_decrypt(model: KmsModel, req: k.AsymmetricDecryptRequest) -> k.As
 
 def generate_random_bytes(model: KmsModel, req: k.GenerateRandomBytesRequest) -> k.GenerateRandomBytesResponse:
     names.location(req.location)
-    if req.protection_level != k.ProtectionLevel.HSM:
+    if enum_value(req, "protection_level", k.ProtectionLevel) != k.ProtectionLevel.HSM:
         raise invalid("GenerateRandomBytes supports protection_level HSM only.")
     if not 8 <= req.length_bytes <= 1024:
         raise invalid(f"length_bytes must be between 8 and 1024, got {req.length_bytes}.")
     data = os.urandom(req.length_bytes)
     return k.GenerateRandomBytesResponse(data=data, data_crc32c=crc32c(data))
-
-
-def missing_version(name: str) -> Exception:
-    return not_found("CryptoKeyVersion", name)

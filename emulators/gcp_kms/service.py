@@ -74,7 +74,8 @@ def _update_primary(model: KmsModel, req: k.UpdateCryptoKeyPrimaryVersionRequest
 def _create_version(model: KmsModel, req: k.CreateCryptoKeyVersionRequest) -> k.CryptoKeyVersion:
     _required(req, "parent")
     given = req.crypto_key_version
-    if given.algorithm or given.state or given.protection_level:
+    raw = k.CryptoKeyVersion.pb(given)
+    if raw.algorithm or raw.state or raw.protection_level:
         raise invalid("CryptoKeyVersion fields are taken from the key's version_template; leave them unset.")
     return model.create_version(req.parent)
 
@@ -92,7 +93,7 @@ def _update_version(model: KmsModel, req: k.UpdateCryptoKeyVersionRequest) -> k.
         raise invalid("The update_mask must name at least one field.")
     if paths != ["state"]:
         raise invalid(f"Unsupported update_mask path(s): {', '.join(p for p in paths if p != 'state')}.")
-    return model.update_version_state(req.crypto_key_version.name, req.crypto_key_version.state)
+    return model.update_version_state(req.crypto_key_version.name, k.CryptoKeyVersion.pb(req.crypto_key_version).state)
 
 
 def _table() -> dict[str, Rpc]:
