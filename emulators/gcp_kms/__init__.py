@@ -9,6 +9,20 @@ rules, pure) <- ``service`` (RPC table, faults) <- ``grpc_front``/``rest_front``
 ``server`` (sockets, threads). Known differences from the service: ``docs/emulators/gcp-kms.md``.
 """
 
-from .server import GcpKmsEmulator
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .server import GcpKmsEmulator
 
 __all__ = ["GcpKmsEmulator"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: the fault proxy imports rest_routes without loading grpc and google-cloud-kms
+    if name == "GcpKmsEmulator":
+        from .server import GcpKmsEmulator
+
+        return GcpKmsEmulator
+    raise AttributeError(name)

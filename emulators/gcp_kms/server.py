@@ -79,9 +79,10 @@ class GcpKmsEmulator:
         return f"projects/{self.project}/locations/{self.location}"
 
     def env(self) -> dict[str, str]:
-        """What a client needs: the REST host (``KMS_EMULATOR_HOST``), the gRPC host, the project."""
+        """What a client needs: the REST endpoint (``KMS_EMULATOR_HOST``, a URL: proxies rewrite it), the
+        gRPC ``host:port``, the project and location."""
         return {
-            "KMS_EMULATOR_HOST": self.rest_host,
+            "KMS_EMULATOR_HOST": self.url,
             "KMS_EMULATOR_GRPC_HOST": self.grpc_host,
             "GOOGLE_CLOUD_PROJECT": self.project,
             "A1_GCP_PROJECT": self.project,

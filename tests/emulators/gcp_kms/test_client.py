@@ -245,8 +245,11 @@ def test_rotation_is_a_new_version_and_list_pages(client: Any, ring: str) -> Non
         client.create_crypto_key_version(parent=key_name, crypto_key_version={})
     names = [v.name for v in client.list_crypto_key_versions(request={"parent": key_name, "page_size": 2})]
     assert names == [f"{key_name}/cryptoKeyVersions/{n}" for n in (1, 2, 3, 4)]
-    enabled = client.list_crypto_key_versions(request={"parent": key_name, "filter": "state = ENABLED"})
-    assert [v.name for v in enabled] == [first]
+    client.update_crypto_key_version(
+        request={"crypto_key_version": {"name": first, "state": State.DISABLED}, "update_mask": {"paths": ["state"]}}
+    )
+    disabled = client.list_crypto_key_versions(request={"parent": key_name, "filter": "state = DISABLED"})
+    assert [v.name for v in disabled] == [first]
 
 
 def test_hmac_is_deterministic_and_keyed(client: Any, ring: str) -> None:
