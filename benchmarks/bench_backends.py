@@ -20,6 +20,7 @@ from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
 
 from pytest_kmsconform import backend_registry
+from pytest_kmsconform.backend_api import BackendHandle
 
 SignerFactory = Callable[[], AbstractContextManager[Signer]]
 
@@ -93,6 +94,21 @@ def signing_proxy() -> AbstractContextManager[Signer]:
     return _provider_signer("signing-proxy", signer_from_handle, backend="local", alg="ed25519")
 
 
+def gcp_kms_rest() -> AbstractContextManager[Signer]:
+    from pytest_kmsconform.reference_impl.backends.gcp_kms import key_backend_from_env
+
+    return _provider_signer("gcp-kms", lambda h: _ring(key_backend_from_env(h.env, h.namespace)))
+
+
+def gcp_kms_grpc() -> AbstractContextManager[Signer]:
+    from pytest_kmsconform.reference_impl.backends.gcp_kms import key_backend_from_env
+
+    def make(handle: BackendHandle) -> Signer:
+        return _ring(key_backend_from_env({**handle.env, "KMS_EMULATOR_TRANSPORT": "grpc"}, handle.namespace))
+
+    return _provider_signer("gcp-kms", make)
+
+
 PATHS: dict[str, SignerFactory] = {
     "aws-kms (moto layer, in-process)": moto_in_process,
     "aws-kms (moto layer, HTTP)": moto_http,
@@ -101,6 +117,8 @@ PATHS: dict[str, SignerFactory] = {
     "yubihsm (simulator, HTTP connector SCP03)": yubihsm_http,
     "signing-proxy (local ed25519, HTTP)": signing_proxy,
     "azure-keyvault (emulator, HTTPS, azure-keyvault-keys, P-256)": azure_keyvault,
+    "gcp-kms (emulator, REST)": gcp_kms_rest,
+    "gcp-kms (emulator, gRPC)": gcp_kms_grpc,
 }
 
 

@@ -4,7 +4,8 @@
 reference signer (key creation included) -- what a test session pays once per backend. Baselines:
 plain moto's HTTP server for our moto layer (our fidelity overhead) and LocalStack's host runtime
 where its tox env exists; a bare ``bao server -dev`` answering ``/v1/sys/health`` for our OpenBao
-fixture; a local in-memory key for the rest (no alternative simulator exists for YubiHSM 2).
+fixture; a local in-memory key for the rest (no alternative simulator exists for YubiHSM 2, and no
+other Cloud KMS emulator signs Ed25519). The gcp-kms figure includes one PENDING_GENERATION poll.
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ def run(repeats: int) -> list[BenchResult]:
             "signing-proxy",
             "signing-proxy (local ed25519, HTTP)",
             lambda: _first_sign("signing-proxy (local ed25519, HTTP)"),
+            "local in-memory key",
+            _local_first_sign,
+        ),
+        (
+            "gcp-kms",
+            "gcp-kms (emulator, REST)",
+            lambda: _first_sign("gcp-kms (emulator, REST)"),
             "local in-memory key",
             _local_first_sign,
         ),

@@ -37,6 +37,7 @@ AWS_KMS: Final = "aws-kms"
 VAULT: Final = "vault"
 YUBIHSM: Final = "yubihsm"
 SIGNING_PROXY: Final = "signing-proxy"
+GCP_KMS: Final = "gcp-kms"
 AZURE_KEYVAULT: Final = "azure-keyvault"
 
 ALL_ALGORITHMS: Final = frozenset(Algorithm)
@@ -233,6 +234,20 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
         ),
         faults=FaultSupport(_ref("emulators.faults.vocabularies.yubihsm", "VOCABULARY"), signatures_on_wire=False),
         client_env=("YUBIHSM_CONNECTOR_URL", "YUBIHSM_AUTH_KEY_ID", "YUBIHSM_PASSWORD"),
+    ),
+    BackendKind(
+        name=GCP_KMS,
+        description="Google Cloud KMS (kmsconform's emulator: REST and gRPC fronts over one model)",
+        backends=(Backend(GCP_KMS, _ref("emulators.gcp_kms.provider", "PROVIDER")),),
+        key_backend=KeyBackendSource(_ref("reference_impl.backends.gcp_kms", "key_backend_from_env")),
+        selection=EnvSelection(
+            variables=("A1_GCP_PROJECT", "A1_GCP_KEY_RING", "A1_GCP_KEY", "A1_GCP_KEY_VERSION"),  # seed 002
+            precedence=42,
+            signer=_ref("reference_impl.backends.gcp_kms", "signer_from_env"),
+            extra="gcp",
+        ),
+        faults=FaultSupport(_ref("emulators.gcp_kms.fault_vocabulary", "VOCABULARY")),
+        client_env=("KMS_EMULATOR_HOST", "A1_GCP_PROJECT", "A1_GCP_LOCATION", "A1_GCP_KEY_RING"),
     ),
     BackendKind(
         name=AZURE_KEYVAULT,

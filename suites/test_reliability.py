@@ -33,6 +33,7 @@ from pytest_kmsconform.implementation import short_label
 
 SIGN, AUDIT_LOG = Capability.SIGN, Capability.AUDIT_LOG
 SIGN_OPERATIONS = ["Sign", "GenerateMac", "transit/sign", "transit/hmac", "/sign/hash", "/sign/canonical"]
+SIGN_OPERATIONS += ["AsymmetricSign", "MacSign"]  # gcp-kms
 SEED = 10
 APPENDS = 4
 APPEND_BOUND_S = 60.0

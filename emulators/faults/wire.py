@@ -1,8 +1,8 @@
 """Name a request after its backend kind and operation, and corrupt a signature in an answer.
 
 Both are asked of each kind's :class:`~.vocabulary.FaultVocabulary` (operation names and
-signature fields are documented in :mod:`.vocabularies`). A request no kind recognises belongs to
-the kind the proxy was told it fronts (the signing proxy when it was told none).
+signature fields are documented in :mod:`.vocabularies`), the kind the proxy was told it fronts
+first. A request no kind recognises belongs to that kind (the signing proxy when it was told none).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def classify(method: str, path: str, headers: Mapping[str, str], body: bytes, de
     """Name the backend kind and operation of one HTTP request."""
     request = Request(method, path.split("?", 1)[0], {k.lower(): v for k, v in headers.items()}, body)
     known = vocabularies()
-    for kind, vocabulary in known.items():
+    # the kind the proxy fronts is asked first: Vault claims every /v1/ path, Cloud KMS REST too
+    order = sorted(known.items(), key=lambda item: item[0] != default_kind)
+    for kind, vocabulary in order:
         operation = vocabulary.recognise(request)
         if operation is not None:
             return Call(kind, operation)

@@ -3,8 +3,9 @@
 A :class:`FaultHook` holds a :class:`~pytest_kmsconform.emulators.faults.plan.FaultPlan` (the
 project's seeded plan format; operation names are the RPC names: ``AsymmetricSign``,
 ``MacSign``, ``GetPublicKey``, ``CreateCryptoKey``, ...) and applies the chosen fault around one
-call: ``latency`` sleeps; ``error`` answers a Cloud KMS status (names below, or another backend's
-error name translated by class: ``ThrottlingException`` -> ``RESOURCE_EXHAUSTED``); ``reset``
+call: ``latency`` sleeps; ``error`` answers a Cloud KMS status (the names of
+:data:`.fault_vocabulary.ERRORS`, or another backend's error name translated by class:
+``ThrottlingException`` -> ``RESOURCE_EXHAUSTED``); ``reset``
 drops the connection without an answer; ``timeout`` holds it for ``ms`` then drops it;
 ``corrupt_signature`` flips one bit of ``signature``/``mac`` (leaving its CRC32C as it was, which
 is what a client's integrity check must catch). ``phase: response`` runs the call first.
@@ -15,57 +16,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from pytest_kmsconform.reference_impl.errors import BackendErrorCode
+from pytest_kmsconform import kinds
 
-from .errors import Code, KmsApiError
-
-KIND = "gcp-kms"
-T = BackendErrorCode
-
-
-@dataclass(frozen=True)
-class GcpError:
-    """One realistic Cloud KMS error: its name in plans, status code, error class and message."""
-
-    name: str
-    code: Code
-    error_class: BackendErrorCode
-    message: str
-
-
-ERRORS: dict[str, GcpError] = {
-    e.name: e
-    for e in (
-        GcpError(
-            "RESOURCE_EXHAUSTED",
-            Code.RESOURCE_EXHAUSTED,
-            T.THROTTLED,
-            "Quota exceeded for quota metric 'Cryptographic requests' and limit 'Cryptographic requests per "
-            "minute' of service 'cloudkms.googleapis.com'.",
-        ),
-        GcpError("INTERNAL", Code.INTERNAL, T.INTERNAL, "Internal error encountered."),
-        GcpError("UNAVAILABLE", Code.UNAVAILABLE, T.UNAVAILABLE, "The service is currently unavailable."),
-        GcpError(
-            "DEADLINE_EXCEEDED", Code.DEADLINE_EXCEEDED, T.TIMEOUT, "Deadline expired before operation could complete."
-        ),
-        GcpError(
-            "PERMISSION_DENIED",
-            Code.PERMISSION_DENIED,
-            T.ACCESS_DENIED,
-            "Permission 'cloudkms.cryptoKeyVersions.useToSign' denied on resource (or it may not exist).",
-        ),
-        GcpError(
-            "FAILED_PRECONDITION",
-            Code.FAILED_PRECONDITION,
-            T.DISABLED,
-            "The key version is not enabled, current state is: DISABLED.",
-        ),
-    )
-}
-DEFAULT_FOR_CLASS: dict[BackendErrorCode, str] = {e.error_class: e.name for e in ERRORS.values()}
+from .errors import KmsApiError
+from .fault_vocabulary import DEFAULT_FOR_CLASS, ERRORS, GcpError
 
 
 def gcp_error(name: str) -> GcpError:
@@ -113,7 +69,7 @@ class FaultHook:
             return run()
         from pytest_kmsconform.emulators.faults.plan import FaultKind, Phase
 
-        decision = plan.decide(KIND, [method])
+        decision = plan.decide(kinds.GCP_KMS, [method])
         if decision.delay_s:
             self._sleep(decision.delay_s)
         fault = decision.fault

@@ -3,8 +3,9 @@
 Options: ``seed`` (any string: key material derived from it), ``pending_ms`` (how long new
 asymmetric versions stay PENDING_GENERATION; default 20), ``project``, ``location``,
 ``key_ring`` (created at start; default: the namespace), ``destroy_on_revoke`` (``true``:
-revocation also destroys the version). The handle's env alone reaches it (REST endpoint,
-project, location, key ring; no credentials); ``details`` add in-process objects.
+revocation also destroys the version), ``grpc_port`` (default: a free one; ``port`` is REST's).
+The handle's env alone reaches it (REST endpoint, project, location, key ring; no credentials);
+``details`` add in-process objects.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
-OPTIONS = frozenset({"seed", "pending_ms", "project", "location", "key_ring", "destroy_on_revoke"})
+OPTIONS = frozenset({"seed", "pending_ms", "project", "location", "key_ring", "destroy_on_revoke", "grpc_port"})
 
 
 def emulator_version() -> str:
@@ -43,8 +45,8 @@ def _pending_s(options: Mapping[str, str]) -> float:
 
 @dataclass(frozen=True)
 class GcpKmsProvider:
-    name: str = "gcp-kms"
-    kind: str = "gcp-kms"
+    name: str = kinds.GCP_KMS
+    kind: str = kinds.GCP_KMS
     description: str = "Google Cloud KMS emulator: REST and gRPC fronts over one model, on 127.0.0.1"
     embedded: bool = True
 
@@ -69,8 +71,13 @@ class GcpKmsProvider:
             raise ConfigurationError(f"gcp-kms: unknown option(s) {unknown}; known: {sorted(OPTIONS)}")
         ring_id = options.get("key_ring") or re.sub(r"[^a-zA-Z0-9_-]", "-", namespace)[:63]
         seed = options["seed"].encode() if "seed" in options else None
+        try:
+            grpc_port = int(options.get("grpc_port", "0"))
+        except ValueError:
+            raise ConfigurationError(f"gcp-kms: grpc_port must be an integer, got {options['grpc_port']!r}") from None
         emulator = GcpKmsEmulator(
             port=port,
+            grpc_port=grpc_port,
             seed=seed,
             pending_generation_s=_pending_s(options),
             project=options.get("project", DEFAULT_PROJECT),

@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_kmsconform import kinds
+
 from ..algorithms import Algorithm
 from ..canonical import require_digest
 from ..errors import BackendError, BackendErrorCode, ConfigurationError, InvalidSignature, KmsConformError
@@ -36,11 +38,9 @@ from ..primitives import PublicKey, check_key_matches, verify_digest
 from ..signer import BackendKey
 
 if TYPE_CHECKING:
-    from pytest_kmsconform.backend_api import BackendHandle
-
     from .gcp_kms_signer import GcpKmsSigner
 
-BACKEND_NAME = "gcp-kms"
+BACKEND_NAME = kinds.GCP_KMS
 EMULATOR_HOST = "KMS_EMULATOR_HOST"
 EMULATOR_GRPC_HOST = "KMS_EMULATOR_GRPC_HOST"
 EMULATOR_TRANSPORT = "KMS_EMULATOR_TRANSPORT"
@@ -210,6 +210,7 @@ class GcpKmsBackend:
     :param key_ring: ``projects/P/locations/L/keyRings/R``; it must exist.
     :param destroy_on_revoke: revocation also schedules the version's destruction.
     :param timeout: per-call timeout in seconds (the client's own retries are off).
+    :param key_prefix: put before each label in crypto key ids (a namespace on a shared key ring).
     """
 
     name = BACKEND_NAME
@@ -221,10 +222,12 @@ class GcpKmsBackend:
         *,
         destroy_on_revoke: bool = False,
         timeout: float = CALL_TIMEOUT_S,
+        key_prefix: str = "",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.key_ring = key_ring
+        self.key_prefix = key_prefix
         self.destroy_on_revoke = destroy_on_revoke
         self.timeout = timeout
         self._sleep = sleep
@@ -238,9 +241,30 @@ class GcpKmsBackend:
     def algorithms(self) -> frozenset[Algorithm]:
         return frozenset(GCP_ALGORITHMS)
 
+    def ensure_key_ring(self) -> None:
+        """Create the key ring unless it exists (key rings can never be deleted)."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            self.client.get_key_ring(name=self.key_ring, **self._opts())
+            return
+        except gexc.NotFound:
+            pass
+        except gexc.GoogleAPICallError as exc:
+            raise translate(exc, "GetKeyRing") from exc
+        parent, _, ring_id = self.key_ring.rpartition("/keyRings/")
+        try:
+            self.client.create_key_ring(
+                request={"parent": parent, "key_ring_id": ring_id, "key_ring": {}}, **self._opts()
+            )
+        except gexc.AlreadyExists:
+            pass  # created meanwhile by another worker
+        except gexc.GoogleAPICallError as exc:
+            raise translate(exc, "CreateKeyRing") from exc
+
     def create_key(self, alg: Algorithm, label: str, previous: BackendKey | None) -> BackendKey:
         spec = GCP_ALGORITHMS[alg]
-        key_name = f"{self.key_ring}/cryptoKeys/{key_id_for(label)}"
+        key_name = f"{self.key_ring}/cryptoKeys/{key_id_for(self.key_prefix + label)}"
         with self._lock:
             if previous is None:
                 created = self._create_crypto_key(key_name, spec)
@@ -469,20 +493,29 @@ def client_from_env(env: Mapping[str, str]) -> Any:
     return call("client", lambda: k.KeyManagementServiceClient())
 
 
-def key_ring_from_env(env: Mapping[str, str]) -> str:
-    project, ring = env.get("A1_GCP_PROJECT"), env.get("A1_GCP_KEY_RING")
+def key_ring_from_env(env: Mapping[str, str], namespace: str | None = None) -> str:
+    """``projects/P/locations/L/keyRings/R`` from ``A1_GCP_PROJECT``, ``A1_GCP_LOCATION`` (default
+    ``global``) and ``A1_GCP_KEY_RING`` (default: ``namespace``, made a valid id)."""
+    project = env.get("A1_GCP_PROJECT")
+    ring = env.get("A1_GCP_KEY_RING") or (key_id_for(namespace) if namespace else None)
     if not project or not ring:
         raise ConfigurationError("the Cloud KMS backend needs A1_GCP_PROJECT and A1_GCP_KEY_RING")
     location = env.get("A1_GCP_LOCATION") or DEFAULT_LOCATION
     return f"projects/{project}/locations/{location}/keyRings/{ring}"
 
 
-def key_backend_from_handle(handle: BackendHandle) -> GcpKmsBackend:
-    """A :class:`GcpKmsBackend` built from the handle's env alone (endpoint, project, location, key ring)."""
-    if handle.kind != BACKEND_NAME:
-        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not {BACKEND_NAME}")
-    destroy = (handle.env.get("KMSCONFORM_GCP_DESTROY_ON_REVOKE") or "").lower() in ("1", "true", "yes")
-    return GcpKmsBackend(client_from_env(handle.env), key_ring_from_env(handle.env), destroy_on_revoke=destroy)
+def key_backend_from_env(env: Mapping[str, str], namespace: str) -> GcpKmsBackend:
+    """A :class:`GcpKmsBackend` from a handle's env lines alone: the client of :func:`client_from_env`
+    (no credentials for an emulator), the key ring of :func:`key_ring_from_env` (created when
+    missing). Crypto keys are named ``<namespace>-<label>`` unless the ring is the namespace's own,
+    so runs sharing a key ring never collide. ``KMSCONFORM_GCP_DESTROY_ON_REVOKE=true`` also
+    destroys revoked versions."""
+    ring = key_ring_from_env(env, namespace)
+    prefix = "" if ring.rsplit("/", 1)[1] == key_id_for(namespace) else f"{namespace}-"
+    destroy = (env.get("KMSCONFORM_GCP_DESTROY_ON_REVOKE") or "").strip().lower() in ("1", "true", "yes")
+    backend = GcpKmsBackend(client_from_env(env), ring, destroy_on_revoke=destroy, key_prefix=prefix)
+    backend.ensure_key_ring()
+    return backend
 
 
 def signer_from_env(env: Mapping[str, str]) -> GcpKmsSigner:

@@ -12,9 +12,21 @@ from pytest_kmsconform import backend_registry, kinds
 from pytest_kmsconform.backend_api import BackendProvider
 from pytest_kmsconform.capabilities import backend_algorithms
 
+SEED_001 = ["aws-kms", "signing-proxy", "vault", "yubihsm", "local", "mock"]
+
 
 def test_builtin_kinds() -> None:
-    assert kinds.names()[:7] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "azure-keyvault", "local", "mock"]
+    assert [n for n in kinds.names() if n in SEED_001] == SEED_001
+    assert kinds.names()[:8] == [
+        "aws-kms",
+        "signing-proxy",
+        "vault",
+        "yubihsm",
+        "gcp-kms",
+        "azure-keyvault",
+        "local",
+        "mock",
+    ]
     assert backend_algorithms(kinds.MOCK) == frozenset({Algorithm.HMAC_SHA256})
     assert backend_algorithms(kinds.VAULT) == frozenset(Algorithm)
     assert [k.name for k in kinds.BUILTIN if k.dedicated] == [kinds.SIGNING_PROXY]
@@ -22,7 +34,9 @@ def test_builtin_kinds() -> None:
 
 def test_seed_001_precedence() -> None:
     order = [kind.name for kind, _ in kinds.by_precedence()]
-    assert order[:7] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "azure-keyvault", "local", "mock"]
+    assert [n for n in order if n in SEED_001] == SEED_001
+    # seed 002's Cloud KMS (42) and Azure Key Vault (45): after YubiHSM, before the fallbacks
+    assert order[:8] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "gcp-kms", "azure-keyvault", "local", "mock"]
     env = {
         "MOCK_AUDIT_SIGNING_KEY": "m",
         "AUDIT_SIGNING_KEY": "k",

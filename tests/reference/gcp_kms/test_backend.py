@@ -69,7 +69,7 @@ def test_ring_signs_rotates_and_revokes(backend: gcp_kms.GcpKmsBackend, alg: Alg
 
 
 def test_a_flipped_signature_bit_is_caught_by_the_crc(handle: BackendHandle) -> None:
-    b = gcp_kms.key_backend_from_handle(handle)
+    b = gcp_kms.key_backend_from_env(handle.env, handle.namespace)
     key = b.create_key(Algorithm.ED25519, "crc-check", None)
     emulator = handle.details["emulator"]
     emulator.faults.plan = plan_from_dict(
@@ -94,7 +94,7 @@ def test_a_flipped_signature_bit_is_caught_by_the_crc(handle: BackendHandle) -> 
     ],
 )
 def test_service_errors_are_typed(handle: BackendHandle, error: str, code: BackendErrorCode) -> None:
-    b = gcp_kms.key_backend_from_handle(handle)
+    b = gcp_kms.key_backend_from_env(handle.env, handle.namespace)
     key = b.create_key(Algorithm.HMAC_SHA256, f"typed-{error}", None)
     emulator = handle.details["emulator"]
     emulator.faults.plan = plan_from_dict({"rules": [{"operation": "MacSign", "fault": "error", "error": error}]})
@@ -107,7 +107,7 @@ def test_service_errors_are_typed(handle: BackendHandle, error: str, code: Backe
 
 
 def test_mac_verify_rejects_a_wrong_mac(handle: BackendHandle) -> None:
-    b = gcp_kms.key_backend_from_handle(handle)
+    b = gcp_kms.key_backend_from_env(handle.env, handle.namespace)
     key = b.create_key(Algorithm.HMAC_SHA256, "mac-verify", None)
     mac = b.sign(key, DIGEST)
     b.verify(key, DIGEST, mac)
