@@ -54,8 +54,8 @@ class AlgorithmSpec:
     :param hsm_only: the service offers it at protection level HSM only.
     """
 
-    alg: Alg
-    purpose: Purpose
+    alg: int  # a CryptoKeyVersionAlgorithm value
+    purpose: int  # a CryptoKeyPurpose value
     family: Family
     scheme: Scheme
     hash: str | None
@@ -64,7 +64,7 @@ class AlgorithmSpec:
 
     @property
     def name(self) -> str:
-        return Alg(self.alg).name
+        return str(Alg(self.alg).name)
 
     @property
     def is_pqc(self) -> bool:
@@ -75,13 +75,13 @@ class AlgorithmSpec:
         return self.purpose in (Purpose.ASYMMETRIC_SIGN, Purpose.ASYMMETRIC_DECRYPT)
 
 
-def _rsa(alg: Alg, scheme: Scheme, bits: int, hash_name: str | None) -> AlgorithmSpec:
+def _rsa(alg: int, scheme: Scheme, bits: int, hash_name: str | None) -> AlgorithmSpec:
     purpose = Purpose.ASYMMETRIC_DECRYPT if scheme is Scheme.OAEP else Purpose.ASYMMETRIC_SIGN
     return AlgorithmSpec(alg, purpose, Family.RSA, scheme, hash_name, bits)
 
 
 SIGN = Purpose.ASYMMETRIC_SIGN
-SPECS: dict[Alg, AlgorithmSpec] = {
+SPECS: dict[int, AlgorithmSpec] = {
     s.alg: s
     for s in (
         AlgorithmSpec(Alg.EC_SIGN_P256_SHA256, SIGN, Family.EC, Scheme.ECDSA, "sha256", "secp256r1"),
@@ -122,15 +122,12 @@ SPECS: dict[Alg, AlgorithmSpec] = {
 }
 
 DIGEST_SIZES = {"sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64, "external_mu": 64}
-DEFAULT_ALGORITHM = {Purpose.ENCRYPT_DECRYPT: Alg.GOOGLE_SYMMETRIC_ENCRYPTION}
+DEFAULT_ALGORITHM: dict[int, int] = {Purpose.ENCRYPT_DECRYPT: Alg.GOOGLE_SYMMETRIC_ENCRYPTION}
 """The algorithm a ``version_template`` may omit, by purpose (others must name one)."""
-EMULATED_PURPOSES = frozenset(
+EMULATED_PURPOSES: frozenset[int] = frozenset(
     {Purpose.ASYMMETRIC_SIGN, Purpose.ASYMMETRIC_DECRYPT, Purpose.MAC, Purpose.ENCRYPT_DECRYPT}
 )
 
 
 def spec_of(alg: int) -> AlgorithmSpec | None:
-    try:
-        return SPECS.get(Alg(alg))
-    except ValueError:
-        return None
+    return SPECS.get(int(alg))

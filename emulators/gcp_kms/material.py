@@ -13,6 +13,7 @@ import hmac
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
@@ -27,7 +28,7 @@ _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "secp384r1": ec.SECP384R1,
     "secp256k1": ec.SECP256K1,
 }
-_ML_DSA = {44: mldsa.MLDSA44PrivateKey, 65: mldsa.MLDSA65PrivateKey, 87: mldsa.MLDSA87PrivateKey}
+_ML_DSA: dict[int, Any] = {44: mldsa.MLDSA44PrivateKey, 65: mldsa.MLDSA65PrivateKey, 87: mldsa.MLDSA87PrivateKey}
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha224": hashes.SHA224,

@@ -31,6 +31,9 @@ from .errors import EmulatorGap, already_exists, enum_value, invalid, not_found,
 from .material import Material
 
 State = CryptoKeyVersion.CryptoKeyVersionState
+# typed members: proto-plus enum members read as plain ints to mypy
+ENABLED, DISABLED = State(State.ENABLED), State(State.DISABLED)
+PENDING, SCHEDULED, DESTROYED = State(State.PENDING_GENERATION), State(State.DESTROY_SCHEDULED), State(State.DESTROYED)
 DEFAULT_DESTROY_SCHEDULED = timedelta(days=30)
 MIN_ROTATION_PERIOD = timedelta(hours=24)
 EMULATED_PROTECTION = frozenset({ProtectionLevel.SOFTWARE, ProtectionLevel.HSM})
@@ -166,7 +169,7 @@ class KmsModel:
             raise invalid(f"Algorithm {spec.name} is not compatible with purpose {purpose.name}.")
         level = enum_value(given, "protection_level", ProtectionLevel) or ProtectionLevel.SOFTWARE
         if level not in EMULATED_PROTECTION:
-            raise EmulatorGap(f"protection level {level.name}")
+            raise EmulatorGap(f"protection level {ProtectionLevel(level).name}")
         if spec.hsm_only and level != ProtectionLevel.HSM:
             raise invalid(f"Algorithm {spec.name} is only supported at protection level HSM.")
         return CryptoKeyVersionTemplate(algorithm=spec.alg, protection_level=level)
@@ -266,10 +269,10 @@ class KmsModel:
         )
         version = Version(resource, spec, material)
         if spec.is_asymmetric and self.pending_generation_s > 0:
-            resource.state = State.PENDING_GENERATION
+            resource.state = PENDING
             version.ready_at = now + self.pending_generation_s
         else:
-            resource.state = State.ENABLED
+            resource.state = ENABLED
             resource.generate_time = _ts(now)
         key.versions[number] = version
         if key.purpose == Purpose.ENCRYPT_DECRYPT:
@@ -304,11 +307,11 @@ class KmsModel:
         now = self.clock()
         res = version.resource
         if res.state == State.PENDING_GENERATION and version.ready_at is not None and now >= version.ready_at:
-            res.state = State.ENABLED
+            res.state = ENABLED
             res.generate_time = _ts(version.ready_at)
             version.ready_at = None
         if res.state == State.DESTROY_SCHEDULED and version.destroy_at is not None and now >= version.destroy_at:
-            res.state = State.DESTROYED
+            res.state = DESTROYED
             res.destroy_event_time = _ts(version.destroy_at)
             version.material = None
             version.destroy_at = None
@@ -356,7 +359,7 @@ class KmsModel:
             key = self.keys[names.version(name).key]
             duration = key.resource.destroy_scheduled_duration or DEFAULT_DESTROY_SCHEDULED
             version.destroy_at = self.clock() + duration.total_seconds()
-            version.resource.state = State.DESTROY_SCHEDULED
+            version.resource.state = SCHEDULED
             version.resource.destroy_time = _ts(version.destroy_at)
             return self._version_view(self._refresh(version))
 
@@ -369,11 +372,11 @@ class KmsModel:
                     f"{name} is in state {current.name}; only DESTROY_SCHEDULED versions can be restored."
                 )
             version.destroy_at = None
-            version.resource.state = State.DISABLED
+            version.resource.state = DISABLED
             version.resource.destroy_time = None
             return self._version_view(version)
 
-    def enabled(self, name: str, purpose: Purpose, operation: str) -> Version:
+    def enabled(self, name: str, purpose: int, operation: str) -> Version:
         """The ENABLED version ``name`` of a ``purpose`` key, or the service's error."""
         with self.lock:
             version = self.version(name)

@@ -58,9 +58,8 @@ def install(endpoint: str | None = None) -> bool:
             if not args and unset and _endpoint_of(kwargs.get("client_options")) is None:
                 from google.auth.credentials import AnonymousCredentials
 
-                kwargs.update(
-                    credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": url}
-                )
+                anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+                kwargs.update(credentials=anonymous, transport="rest", client_options={"api_endpoint": url})
             original(self, *args, **kwargs)
 
         _original = original

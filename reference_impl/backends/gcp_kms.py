@@ -452,7 +452,9 @@ def rest_client(endpoint: str) -> Any:
 
     url = endpoint if "://" in endpoint else f"http://{endpoint}"
     return k.KeyManagementServiceClient(
-        transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+        transport="rest",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": url},
     )
 
 
@@ -488,7 +490,7 @@ def client_from_env(env: Mapping[str, str]) -> Any:
     if credentials_file:
         from google.oauth2 import service_account
 
-        credentials = service_account.Credentials.from_service_account_file(credentials_file)
+        credentials = service_account.Credentials.from_service_account_file(credentials_file)  # type: ignore[no-untyped-call]
         return call("client", lambda: k.KeyManagementServiceClient(credentials=credentials))
     return call("client", lambda: k.KeyManagementServiceClient())
 
