@@ -73,7 +73,7 @@ class EnvSelection:
     :param variables: the variables that select it: all of them must be set, or with ``any_of``
         one of them (the first set one, in this order, is the one that selects it).
     :param precedence: rank among the kinds (seed 001: AWS KMS 10 > signing proxy 20 > Vault 30 >
-        YubiHSM 40 > local 50 > mock 60; seed 002's Azure Key Vault 45); a third-party kind picks a
+        YubiHSM 40 > local 50 > mock 60; seed 002's Cloud KMS 42, Azure Key Vault 45); a third-party kind picks a
         free number.
     :param signer: reference to ``signer_from_env(env: Mapping[str, str]) -> Signer``.
     :param extra: the pip extra that installs what ``signer`` imports (named in the error when missing).
