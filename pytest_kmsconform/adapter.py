@@ -148,6 +148,37 @@ class ImplEnvelopeStore(Protocol):
 
 
 @runtime_checkable
+class ImplPolicyGate(Protocol):
+    """(POLICY) A signing API behind seed 003's gates: auth, decode, policy, replay, sign (``docs/policy.md``).
+
+    Every refusal raises an exception whose ``code`` attribute is the wire code of ``docs/policy.md``
+    (``UNAUTHORIZED``, ``ENDPOINT_NOT_ALLOWED``, ``RATE_LIMITED``, ...); returning means it signed.
+    """
+
+    def sign_hash(self, token: str | None, digest: bytes) -> Signature:
+        """``/sign/hash`` presenting the client token ``token`` (``None``: no token)."""
+        ...
+
+    def sign_canonical(self, token: str | None, canonical: bytes, prev_hash: str | None = None) -> Signature:
+        """``/sign/canonical``: sign ``SHA256(canonical || prev_hash)`` if the policy allows ``canonical``."""
+        ...
+
+    def set_kill_switch(self, admin_token: str | None, engaged: bool) -> None:
+        """Engage or release the kill switch with the admin token; raise when refused."""
+        ...
+
+    def audit(self, admin_token: str | None) -> tuple[Sequence[Mapping[str, Any]], Mapping[str, Any]]:
+        """The audit log: its records (``docs/spec.md`` §5, oldest first) and the key set that verifies them."""
+        ...
+
+    def metrics(self) -> str:
+        """``GET /metrics``: the Prometheus text exposition."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class ServiceHandle(Protocol):
     def close(self) -> None: ...
 
@@ -195,6 +226,12 @@ class Implementation(Protocol):
         first sealed, with nothing but the file and KMS."""
         ...
 
+    def policy_gate(self, signer: ImplSigner, policy: Mapping[str, Any], state_dir: Path) -> ImplPolicyGate:
+        """(POLICY) A gate enforcing ``policy`` (``kmsconform-policy/1`` as a mapping, relative paths
+        under ``state_dir``) that signs only through ``signer``. A second gate on the same ``policy``
+        and ``state_dir`` after ``close()`` is a restart: kill switch and caps must carry over."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -230,6 +267,9 @@ class ImplementationBase:
 
     def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
         raise UndeclaredCapability(Capability.ENVELOPE)
+
+    def policy_gate(self, signer: ImplSigner, policy: Mapping[str, Any], state_dir: Path) -> ImplPolicyGate:
+        raise UndeclaredCapability(Capability.POLICY)
 
     def close(self) -> None:
         """Nothing to release by default."""

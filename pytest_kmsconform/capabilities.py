@@ -38,6 +38,8 @@ class Capability(enum.StrEnum):
     """``multisig()``: N-of-M manifest approval counting."""
     ENVELOPE = "envelope_persistence"
     """``envelope_store(handle, path, kms_key_id=)``: keys sealed under a KMS data key in SQLite (aws-kms only)."""
+    POLICY = "policy"
+    """``policy_gate(signer, policy, state_dir)``: a signing API behind seed 003's five gates (docs/policy.md)."""
 
 
 ALL_ALGORITHMS = kinds.ALL_ALGORITHMS

@@ -52,6 +52,7 @@ SUITES: dict[str, str] = {
     "MS": "multisig",
     "REL": "reliability",
     "ENV": "envelope",
+    "POL": "policy",
 }
 """id prefix -> suite name; the suite module is ``pytest_kmsconform.suites.test_<suite>``."""
 
@@ -69,6 +70,7 @@ FLAGS: dict[str, str] = {
     "THRESHOLD": "N-of-M counting of independent signatures",
     "RESILIENCE": "a backend fault must not lose, duplicate or corrupt a record, and retries must stay bounded",
     "KEY_PERSISTENCE": "a key sealed at rest must come back intact, only through the KMS, and never in clear",
+    "POLICY_BYPASS": "a request the signing policy refuses would be signed, or reach the key backend",
 }
 
 _ID = re.compile(r"^KC-([A-Z]+)-(\d{3})$")

@@ -5,7 +5,8 @@ backend's ``KeyBackend`` (local, mock, aws-kms, vault, yubihsm); the signing pro
 keys and is reached through its client plus the admin endpoints (rotate, revoke). The verifier is
 the air-gapped :class:`~pytest_kmsconform.reference_impl.verifier.Verifier`, the audit log the
 SQLite store, the guard :func:`~pytest_kmsconform.reference_impl.guard.start_service`, envelope
-persistence :class:`~pytest_kmsconform.reference_impl.envelope.EnvelopeStore` (aws-kms only).
+persistence :class:`~pytest_kmsconform.reference_impl.envelope.EnvelopeStore` (aws-kms only), the
+policy gate the reference signing proxy behind its gate (:mod:`pytest_kmsconform.reference_policy`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pytest_kmsconform.adapter import (
     ImplementationBase,
     ImplEnvelopeStore,
     ImplMultisig,
+    ImplPolicyGate,
     ImplSigner,
     ServiceHandle,
 )
@@ -238,6 +240,11 @@ class ReferenceImplementation(ImplementationBase):
 
     def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
         return ReferenceEnvelopeStore(handle, path, kms_key_id)
+
+    def policy_gate(self, signer: ImplSigner, policy: Mapping[str, Any], state_dir: Path) -> ImplPolicyGate:
+        from pytest_kmsconform.reference_policy import ReferencePolicyGate
+
+        return ReferencePolicyGate(signer, policy, state_dir)
 
 
 def served_kinds() -> frozenset[str]:

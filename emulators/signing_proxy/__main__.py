@@ -61,6 +61,7 @@ def options_from_env(env: Mapping[str, str]) -> dict[str, str]:
         "SIGNING_PROXY_SIGNING_KEY_FILE": "key_file",
         "SIGNING_PROXY_KEY_LABEL": "label",
         "SIGNING_PROXY_MAX_BODY": "max_body",
+        "SIGNING_PROXY_POLICY": "policy",
     }
     return {option: env[var] for var, option in names.items() if env.get(var)}
 
@@ -77,9 +78,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         tls = _tls(env)
         api_key = env.get("SIGNING_PROXY_API_KEY") or None
-        if api_key is None and (tls is None or tls.client_ca is None):
+        policy = env.get("SIGNING_PROXY_POLICY") or None
+        if api_key is not None and policy is not None:
             raise ProxyConfigError(
-                "set SIGNING_PROXY_API_KEY or mTLS (SIGNING_PROXY_TLS_CLIENT_CA): the proxy must be secured"
+                "set SIGNING_PROXY_API_KEY or SIGNING_PROXY_POLICY, not both: the policy's clients carry the tokens"
+            )
+        if api_key is None and policy is None and (tls is None or tls.client_ca is None):
+            raise ProxyConfigError(
+                "set SIGNING_PROXY_API_KEY, SIGNING_PROXY_POLICY or mTLS (SIGNING_PROXY_TLS_CLIENT_CA): "
+                "the proxy must be secured"
             )
         port_text = env.get("SIGNING_PROXY_PORT", str(DEFAULT_PORT))
         if not port_text.isdigit():

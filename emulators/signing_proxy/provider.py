@@ -4,7 +4,8 @@ Options (``kmsconform emulate signing-proxy --backend B --api-key K --option k=v
 ``backend`` (default ``local``; any registered backend, or ``env:<module>``), ``alg``,
 ``api_key`` / ``admin_key`` (default: fresh random dev keys), ``label``, ``seed`` / ``key_file``
 (local backend), ``mock_secret``, ``backend.<k>=<v>`` (passed to the wrapped backend's provider),
-``tls`` (``off`` default, ``mtls``: throw-away CA, server and client certificates), ``max_body``.
+``tls`` (``off`` default, ``mtls``: throw-away CA, server and client certificates), ``max_body``,
+``policy`` (a ``kmsconform-policy/1`` TOML file: the policy gate of ``docs/policy.md``).
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from pytest_kmsconform.reference_impl.signer import Signer
 
 from pytest_kmsconform import __version__, kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from .devcerts import make_dev_certs
 from .errors import ProxyConfigError
+from .gate import PolicyGate
 from .models import ProxyService
+from .policy_config import PolicyConfig, load_policy
 from .responses import AuthPolicy, ProxyApp
 from .server import SigningProxyServer, TlsConfig
 from .signers import open_signer
@@ -33,7 +37,7 @@ from .wire import DEFAULT_MAX_BODY
 
 KIND = kinds.SIGNING_PROXY
 OPTIONS = frozenset(
-    {"backend", "alg", "api_key", "admin_key", "label", "seed", "key_file", "mock_secret", "tls", "max_body"}
+    {"backend", "alg", "api_key", "admin_key", "label", "seed", "key_file", "mock_secret", "tls", "max_body", "policy"}
 )
 
 
@@ -63,6 +67,31 @@ def _max_body(options: Mapping[str, str]) -> int:
 
 
 @contextmanager
+def serve_proxy(
+    signer: Signer,
+    auth: AuthPolicy,
+    *,
+    policy: PolicyConfig | None = None,
+    gate_factory: Callable[[PolicyConfig], PolicyGate] = PolicyGate,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: TlsConfig | None = None,
+    metadata_key: ed25519.Ed25519PrivateKey | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> Iterator[tuple[SigningProxyServer, ProxyService]]:
+    """Serve ``signer`` (not closed here), behind the policy gate when ``policy`` is given."""
+    with ExitStack() as stack:
+        gate = None
+        if policy is not None:
+            gate = gate_factory(policy)
+            stack.callback(gate.close)
+        service = ProxyService(signer, metadata_key=metadata_key)
+        app = ProxyApp(service, auth, max_body=max_body, gate=gate)
+        server = stack.enter_context(SigningProxyServer(app, host=host, port=port, tls=tls))
+        yield server, service
+
+
+@contextmanager
 def run_proxy(
     options: Mapping[str, str],
     *,
@@ -79,6 +108,11 @@ def run_proxy(
     ``auth`` overrides the ``api_key``/``admin_key`` options (which default to fresh dev keys).
     """
     check_options(options)
+    policy = load_policy(options["policy"]) if options.get("policy") else None
+    if auth is None and policy is not None:
+        # the clients' tokens replace the API key; the policy's admin token, if set, the admin key
+        admin = None if policy.admin_token_sha256 is not None else options.get("admin_key") or secrets.token_urlsafe(24)
+        auth = AuthPolicy(api_key=None, admin_key=admin)
     if auth is None:
         auth = AuthPolicy(
             api_key=options.get("api_key") or secrets.token_urlsafe(24),
@@ -109,10 +143,21 @@ def run_proxy(
                 env=dict(os.environ) if env is None else env,
             )
         )
-        service = ProxyService(built.signer, metadata_key=metadata_key)
-        app = ProxyApp(service, auth, max_body=max_body)
-        server = stack.enter_context(SigningProxyServer(app, host=host, port=port, tls=tls))
+        server, service = stack.enter_context(
+            serve_proxy(
+                built.signer,
+                auth,
+                policy=policy,
+                host=host,
+                port=port,
+                tls=tls,
+                metadata_key=metadata_key,
+                max_body=max_body,
+            )
+        )
         out_env.update(SIGNING_PROXY_URL=server.url, SIGNING_PROXY_KEYS_PIN=service.keys_pin)
+        if policy is not None:
+            out_env["SIGNING_PROXY_POLICY"] = str(Path(options["policy"]).resolve())
         if auth.api_key is not None:
             out_env["SIGNING_PROXY_API_KEY"] = auth.api_key
         if auth.admin_key is not None:

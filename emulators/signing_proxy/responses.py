@@ -8,8 +8,10 @@ body reader. Order of checks: route (404/405), credentials (401), media type (41
 from __future__ import annotations
 
 import hmac
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,10 @@ from pytest_kmsconform.reference_impl.errors import (
 
 from . import wire
 from .errors import AdminUnsupported, ErrorCode, WireError
+from .gate import PolicyGate
 from .models import ProxyService
+from .policy import PolicyDenied, SignRequest
+from .policy_config import CANONICAL
 from .wire import RequestHead, Response
 
 log = logging.getLogger("pytest_kmsconform.signing_proxy")
@@ -99,12 +104,24 @@ def check_credential(head: RequestHead, expected: str) -> None:
 
 
 class ProxyApp:
-    """The HTTP application: pure except for the ``read_body`` callback the transport supplies."""
+    """The HTTP application: pure except for the ``read_body`` callback the transport supplies.
 
-    def __init__(self, service: ProxyService, auth: AuthPolicy, *, max_body: int = wire.DEFAULT_MAX_BODY) -> None:
+    With a :class:`PolicyGate`, ``/sign/*`` pass its five gates (``docs/policy.md``): client tokens
+    of the policy replace the API key, and the policy's admin token (if set) the admin key.
+    """
+
+    def __init__(
+        self,
+        service: ProxyService,
+        auth: AuthPolicy,
+        *,
+        max_body: int = wire.DEFAULT_MAX_BODY,
+        gate: PolicyGate | None = None,
+    ) -> None:
         self.service = service
         self.auth = auth
         self.max_body = max_body
+        self.gate = gate
 
     # -- entry point ---------------------------------------------------------------------------
     def respond(self, head: RequestHead, read_body: BodyReader) -> Response:
@@ -149,7 +166,16 @@ class ProxyApp:
                 headers={"Allow": allow},
                 close=True,
             )
+        if self.gate is not None and head.path in GATED:
+            return self._gated(head, read_body, route, request_id, self.gate)
         self._authenticate(head, route)
+        body, request_id = self._body(head, read_body, route, request_id)
+        with self._translated():
+            return route.handler(self, head, body), request_id
+
+    def _body(
+        self, head: RequestHead, read_body: BodyReader, route: Route, request_id: str | None
+    ) -> tuple[dict[str, Any], str | None]:
         body: dict[str, Any] = {}
         if route.fields:
             wire.check_content_type(head)
@@ -163,8 +189,13 @@ class ProxyApp:
         elif head.header("content-length") not in (None, "0") or head.header("transfer-encoding") is not None:
             raise WireError(ErrorCode.BAD_REQUEST, f"{head.method} {head.path} takes no body", close=True)
         body["request_id"] = request_id
+        return body, request_id
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Typed errors of the model become wire errors, here, once."""
         try:
-            return route.handler(self, head, body), request_id
+            yield
         except KeyRevoked as exc:
             raise WireError(ErrorCode.KEY_REVOKED, str(exc), extra={"kid": exc.kid}) from None
         except UnknownKey as exc:
@@ -181,10 +212,21 @@ class ProxyApp:
                 extra={"backend_code": exc.code.value, "retryable": exc.retryable, "detail": exc.detail},
                 headers=headers,
             ) from None
+        except KeyStateError as exc:  # handlers that mean another code catch it themselves
+            raise WireError(ErrorCode.NO_ACTIVE_KEY, f"no key can sign: {exc}") from None
 
     def _authenticate(self, head: RequestHead, route: Route) -> None:
-        if route.auth == API and self.auth.api_key is not None:
+        gate = self.gate
+        if route.auth == API and gate is not None:
+            try:
+                gate.authenticate(presented_credential(head))
+            except PolicyDenied as exc:
+                raise _unauthorized(exc.message) from None
+        elif route.auth == API and self.auth.api_key is not None:
             check_credential(head, self.auth.api_key)
+        elif route.auth == ADMIN and gate is not None and gate.config.admin_token_sha256 is not None:
+            if not gate.is_admin(presented_credential(head)):
+                raise _unauthorized("missing or wrong admin token")
         elif route.auth == ADMIN:
             if self.auth.admin_key is None:
                 raise WireError(
@@ -198,7 +240,12 @@ class ProxyApp:
             info = self.service.health()
         except KeyStateError as exc:
             raise WireError(ErrorCode.NO_ACTIVE_KEY, f"no key can sign: {exc}") from None
-        info["admin"] = bool(info["admin"]) and self.auth.admin_key is not None
+        admin_key = self.auth.admin_key is not None
+        if self.gate is not None:
+            admin_key = admin_key or self.gate.config.admin_token_sha256 is not None
+            engaged = self.gate.engine.kill_switch_engaged()
+            info["policy"] = {"mode": self.gate.config.mode.value, "kill_switch": engaged}
+        info["admin"] = bool(info["admin"]) and admin_key
         return wire.json_response(200, info)
 
     def keys(self, head: RequestHead, body: dict[str, Any]) -> Response:
@@ -264,6 +311,93 @@ class ProxyApp:
             200, {"kid": version.kid, "status": version.status.value, "revoked_at": format_time(version.revoked_at)}
         )
 
+    # -- the policy gate (docs/policy.md) ------------------------------------------------------------
+    def _gated(
+        self, head: RequestHead, read_body: BodyReader, route: Route, request_id: str | None, gate: PolicyGate
+    ) -> tuple[Response, str | None]:
+        """auth -> decode -> policy -> replay -> sign; every refusal is audited and counted."""
+        client = None
+        try:
+            try:
+                client = gate.authenticate(presented_credential(head))
+            except PolicyDenied as exc:
+                raise _unauthorized(exc.message) from None
+            body, request_id = self._body(head, read_body, route, request_id)
+            if head.path == CANONICAL:
+                canonical = wire.parse_canonical(wire.require(body, "canonical"))
+                prev_hash = wire.parse_prev_hash(body.get("prev_hash"))
+                request = SignRequest(
+                    head.path, canonical + b"\x00" + (prev_hash or b""), json.loads(canonical), self._current_kid()
+                )
+
+                def sign_canonical() -> tuple[bytes, Any]:
+                    return self.service.sign_canonical(canonical, prev_hash, request_id)
+
+                with self._translated():
+                    (digest, signature), replayed = gate.sign(
+                        client, request, request_id, sign_canonical, lambda r: _described(r[1], r[0])
+                    )
+                answer = {**wire.signature_json(signature), "digest_hex": digest.hex()}
+            else:
+                digest = wire.parse_digest_hex(wire.require(body, "digest_hex"))
+                request = SignRequest(head.path, digest, None, self._current_kid())
+                with self._translated():
+                    signature, replayed = gate.sign(
+                        client,
+                        request,
+                        request_id,
+                        lambda: self.service.sign_hash(digest, request_id),
+                        lambda r: _described(r, digest),
+                    )
+                answer = wire.signature_json(signature)
+        except PolicyDenied as exc:  # audited by the gate
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+            raise WireError(exc.code, exc.message, headers=headers) from None
+        except WireError as exc:
+            try:
+                gate.refused(exc.code, exc.message, client, head.path, request_id)
+            except PolicyDenied as audit:
+                raise WireError(audit.code, audit.message) from None
+            raise
+        if replayed:
+            answer["replayed"] = True
+        return wire.json_response(200, answer), request_id
+
+    def _current_kid(self) -> str:
+        with self._translated():
+            return self.service.signer.kid
+
+    def _require_gate(self) -> PolicyGate:
+        if self.gate is None:
+            raise WireError(ErrorCode.NOT_FOUND, "no policy gate (start the proxy with a policy)")
+        return self.gate
+
+    def metrics(self, head: RequestHead, body: dict[str, Any]) -> Response:
+        gate = self._require_gate()
+        return Response(200, gate.metrics.render(), content_type=gate.metrics.content_type)
+
+    def admin_kill_switch(self, head: RequestHead, body: dict[str, Any]) -> Response:
+        gate = self._require_gate()
+        engaged = wire.parse_bool(wire.require(body, "engaged"), "engaged")
+        reason = wire.parse_string(body.get("reason", "admin request"), "reason")
+        try:
+            gate.set_kill_switch(engaged, reason, body["request_id"])
+        except PolicyDenied as exc:
+            raise WireError(exc.code, exc.message) from None
+        return wire.json_response(200, {"engaged": gate.engine.kill_switch_engaged()})
+
+    def admin_audit(self, head: RequestHead, body: dict[str, Any]) -> Response:
+        gate = self._require_gate()
+        return wire.json_response(200, {"records": gate.audit_records(), "jwks": gate.audit_jwks()})
+
+
+def _unauthorized(message: str) -> WireError:
+    return WireError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}, close=True)
+
+
+def _described(signature: Any, digest: bytes) -> Mapping[str, Any]:
+    return {"kid": signature.kid, "digest": digest.hex()}
+
 
 def _h(method: Callable[..., Response]) -> Handler:
     return method
@@ -281,4 +415,12 @@ ROUTES: dict[str, dict[str, Route]] = {
     },
     "/admin/rotate": {"POST": Route(_h(ProxyApp.admin_rotate), ADMIN, frozenset({"request_id"}))},
     "/admin/revoke": {"POST": Route(_h(ProxyApp.admin_revoke), ADMIN, frozenset({"kid", "reason", "request_id"}))},
+    "/admin/kill-switch": {
+        "POST": Route(_h(ProxyApp.admin_kill_switch), ADMIN, frozenset({"engaged", "reason", "request_id"}))
+    },
+    "/admin/audit": {"GET": Route(_h(ProxyApp.admin_audit), ADMIN)},
+    "/metrics": {"GET": Route(_h(ProxyApp.metrics), PUBLIC)},
 }
+
+GATED = frozenset({"/sign/hash", CANONICAL})
+"""Routes behind the policy gate when one is configured."""

@@ -33,6 +33,12 @@ class EmulateCommand:
         )
         parser.add_argument("--api-key", default=None, help="API key a server requires; same as --option api_key=KEY")
         parser.add_argument(
+            "--policy",
+            default=None,
+            metavar="FILE",
+            help="signing-proxy policy gate (TOML, docs/policy.md); same as --option policy=FILE",
+        )
+        parser.add_argument(
             "--faults",
             default=None,
             metavar="PLAN",
@@ -58,7 +64,7 @@ class EmulateCommand:
                 return 2
             options[key] = value
         # Shortcut flags feed the same options mapping, so every provider reads them alike.
-        for key, value in (("backend", args.backend), ("api_key", args.api_key)):
+        for key, value in (("backend", args.backend), ("api_key", args.api_key), ("policy", args.policy)):
             if value is not None:
                 options[key] = value
         faults = None
