@@ -35,6 +35,8 @@ RATE_LIMIT = 5
 PER_REQUEST, PER_DAY, DAILY_SIGNATURES = 100, 250, 3
 CLIENTS = ("trader", "idem", "rate", "reader", "narrow", "counted")
 DECISIONS_TOTAL = "kmsconform_policy_decisions_total"
+HOLD_S = 1.0
+"""How long a signing call waits for concurrent ones in the rate-limit check (not a timing assertion)."""
 
 
 class CountingSigner:
@@ -66,7 +68,7 @@ class CountingSigner:
         hold = self.hold
         if hold is not None:
             with contextlib.suppress(threading.BrokenBarrierError):  # fewer calls came: a correct gate
-                hold.wait(timeout=0.5)
+                hold.wait(timeout=HOLD_S)
         return self.inner.sign_digest(digest)
 
     def verify_signature(self, digest: bytes, signature: Signature) -> None:

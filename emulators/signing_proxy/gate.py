@@ -121,8 +121,8 @@ class PolicyGate:
     ) -> None:
         """Audit one decision and count it."""
         name = client.name if client is not None else None
-        self.metrics.decisions.labels(endpoint, name or "", gate, decision, code).inc()
-        self._append(
+        self._count(endpoint, name or "", gate, decision, code)
+        self._log(
             {
                 "type": "policy.decision",
                 "decision": decision,
@@ -134,6 +134,12 @@ class PolicyGate:
                 **extra,
             }
         )
+
+    def _count(self, endpoint: str, client: str, gate: str, decision: str, code: str) -> None:
+        self.metrics.decisions.labels(endpoint, client, gate, decision, code).inc()
+
+    def _log(self, decision: Mapping[str, Any]) -> None:
+        self._append(decision)
 
     def refused(
         self, code: ErrorCode, message: str, client: Client | None, endpoint: str, request_id: str | None

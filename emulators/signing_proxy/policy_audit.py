@@ -81,12 +81,12 @@ def load_or_create_audit_key(path: Path) -> ed25519.Ed25519PrivateKey:
     except OSError as exc:
         raise PolicyConfigError(f"audit.key_file: cannot read {path}: {exc}") from None
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        loaded = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise PolicyConfigError(f"audit.key_file: {path} is not a PEM private key: {exc}") from None
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
+    if not isinstance(loaded, ed25519.Ed25519PrivateKey):
         raise PolicyConfigError(f"audit.key_file: {path} must hold an Ed25519 private key")
-    return key
+    return loaded
 
 
 def open_audit_store(path: Path, signer: AuditKeySigner, *, clock: Clock = utc_now) -> SqliteAuditStore:

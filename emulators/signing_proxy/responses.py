@@ -337,7 +337,7 @@ class ProxyApp:
                     (digest, signature), replayed = gate.sign(
                         client, request, request_id, sign_canonical, lambda r: _described(r[1], r[0])
                     )
-                answer = {**wire.signature_json(signature), "digest_hex": digest.hex()}
+                answer: dict[str, Any] = {**wire.signature_json(signature), "digest_hex": digest.hex()}
             else:
                 digest = wire.parse_digest_hex(wire.require(body, "digest_hex"))
                 request = SignRequest(head.path, digest, None, self._current_kid())
@@ -349,7 +349,7 @@ class ProxyApp:
                         lambda: self.service.sign_hash(digest, request_id),
                         lambda r: _described(r, digest),
                     )
-                answer = wire.signature_json(signature)
+                answer = dict(wire.signature_json(signature))
         except PolicyDenied as exc:  # audited by the gate
             headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
             raise WireError(exc.code, exc.message, headers=headers) from None
