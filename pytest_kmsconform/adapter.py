@@ -179,6 +179,34 @@ class ImplPolicyGate(Protocol):
 
 
 @runtime_checkable
+class ImplIssuer(Protocol):
+    """(DELEGATION) Issues ``kmsconform-delegation/1`` certificates signed by one signer (``docs/spec.md`` §12)."""
+
+    def issue(
+        self,
+        *,
+        subject: str,
+        subject_key: Mapping[str, Any],
+        capabilities: Sequence[str],
+        not_before: datetime,
+        not_after: datetime,
+        parent: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]:
+        """A certificate for ``subject`` (its key as a JWK with ``kid`` and ``alg``); a root passport
+        without ``parent``. Raise rather than issue a child that widens or outlives ``parent``."""
+        ...
+
+
+@runtime_checkable
+class ImplChainVerifier(Protocol):
+    """(DELEGATION) Verifies chains from trusted root keys alone; it must never touch the network."""
+
+    def verify_chain(self, chain: Sequence[Mapping[str, Any]], *, at: datetime | None = None) -> Sequence[str]:
+        """Return the leaf's capabilities, or raise with a ``code`` attribute (``CAPABILITY_WIDENED``, ...)."""
+        ...
+
+
+@runtime_checkable
 class ServiceHandle(Protocol):
     def close(self) -> None: ...
 
@@ -232,6 +260,15 @@ class Implementation(Protocol):
         and ``state_dir`` after ``close()`` is a restart: kill switch and caps must carry over."""
         ...
 
+    def delegation_issuer(self, signer: ImplSigner, name: str) -> ImplIssuer:
+        """(DELEGATION) An issuer called ``name`` signing with ``signer``, reading its current key on
+        every issue (so certificates issued after a rotation embed the new key)."""
+        ...
+
+    def delegation_verifier(self, trusted_roots: Mapping[str, Any]) -> ImplChainVerifier:
+        """(DELEGATION) A chain verifier trusting the root keys of the JWKS ``trusted_roots``."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -270,6 +307,12 @@ class ImplementationBase:
 
     def policy_gate(self, signer: ImplSigner, policy: Mapping[str, Any], state_dir: Path) -> ImplPolicyGate:
         raise UndeclaredCapability(Capability.POLICY)
+
+    def delegation_issuer(self, signer: ImplSigner, name: str) -> ImplIssuer:
+        raise UndeclaredCapability(Capability.DELEGATION)
+
+    def delegation_verifier(self, trusted_roots: Mapping[str, Any]) -> ImplChainVerifier:
+        raise UndeclaredCapability(Capability.DELEGATION)
 
     def close(self) -> None:
         """Nothing to release by default."""

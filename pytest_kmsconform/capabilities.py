@@ -40,6 +40,8 @@ class Capability(enum.StrEnum):
     """``envelope_store(handle, path, kms_key_id=)``: keys sealed under a KMS data key in SQLite (aws-kms only)."""
     POLICY = "policy"
     """``policy_gate(signer, policy, state_dir)``: a signing API behind seed 003's five gates (docs/policy.md)."""
+    DELEGATION = "delegation"
+    """``delegation_issuer(signer, name)`` and ``delegation_verifier(trusted_roots)``: seed 002's certificates."""
 
 
 ALL_ALGORITHMS = kinds.ALL_ALGORITHMS

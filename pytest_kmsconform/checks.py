@@ -53,6 +53,7 @@ SUITES: dict[str, str] = {
     "REL": "reliability",
     "ENV": "envelope",
     "POL": "policy",
+    "DEL": "delegation",
 }
 """id prefix -> suite name; the suite module is ``pytest_kmsconform.suites.test_<suite>``."""
 

@@ -6,7 +6,8 @@ keys and is reached through its client plus the admin endpoints (rotate, revoke)
 the air-gapped :class:`~pytest_kmsconform.reference_impl.verifier.Verifier`, the audit log the
 SQLite store, the guard :func:`~pytest_kmsconform.reference_impl.guard.start_service`, envelope
 persistence :class:`~pytest_kmsconform.reference_impl.envelope.EnvelopeStore` (aws-kms only), the
-policy gate the reference signing proxy behind its gate (:mod:`pytest_kmsconform.reference_policy`).
+policy gate the reference signing proxy behind its gate (:mod:`pytest_kmsconform.reference_policy`),
+delegation :mod:`pytest_kmsconform.reference_impl.delegation`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any
 from pytest_kmsconform import __version__, kinds
 from pytest_kmsconform.adapter import (
     ImplAuditLog,
+    ImplChainVerifier,
     ImplementationBase,
     ImplEnvelopeStore,
+    ImplIssuer,
     ImplMultisig,
     ImplPolicyGate,
     ImplSigner,
@@ -187,6 +190,39 @@ class ReferenceEnvelopeStore:
         self.store.close()
 
 
+class ReferenceIssuer:
+    """:func:`~pytest_kmsconform.reference_impl.delegation.issue` over the signer as a ``VaultSigner``."""
+
+    def __init__(self, signer: ImplSigner, name: str) -> None:
+        from pytest_kmsconform.reference_impl.delegation import SignerVault
+
+        self.vault = SignerVault(signer)
+        self.name = name
+
+    def issue(
+        self,
+        *,
+        subject: str,
+        subject_key: Mapping[str, Any],
+        capabilities: Sequence[str],
+        not_before: datetime,
+        not_after: datetime,
+        parent: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]:
+        from pytest_kmsconform.reference_impl.delegation import issue
+
+        return issue(
+            self.vault,
+            issuer=self.name,
+            subject=subject,
+            subject_key=subject_key,
+            capabilities=capabilities,
+            not_before=not_before,
+            not_after=not_after,
+            parent=parent,
+        )
+
+
 class ReferenceImplementation(ImplementationBase):
     """The reference implementation; every capability (envelope persistence on aws-kms only)."""
 
@@ -240,6 +276,14 @@ class ReferenceImplementation(ImplementationBase):
 
     def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
         return ReferenceEnvelopeStore(handle, path, kms_key_id)
+
+    def delegation_issuer(self, signer: ImplSigner, name: str) -> ImplIssuer:
+        return ReferenceIssuer(signer, name)
+
+    def delegation_verifier(self, trusted_roots: Mapping[str, Any]) -> ImplChainVerifier:
+        from pytest_kmsconform.reference_impl.delegation import ChainVerifier
+
+        return ChainVerifier(trusted_roots)
 
     def policy_gate(self, signer: ImplSigner, policy: Mapping[str, Any], state_dir: Path) -> ImplPolicyGate:
         from pytest_kmsconform.reference_policy import ReferencePolicyGate

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "pytest_kmsconform.cli.run:COMMAND",
     "report": "pytest_kmsconform.cli.report:COMMAND",
     "verify-cert": "pytest_kmsconform.cli.verify_cert:COMMAND",
+    "verify-chain": "pytest_kmsconform.cli.verify_chain:COMMAND",
 }
 
 
