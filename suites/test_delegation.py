@@ -29,7 +29,7 @@ from pytest_kmsconform.reference_impl.signer import DelegatingSigner
 from pytest_kmsconform.suites import _support as sup
 from pytest_kmsconform.suites._policy import CountingSigner
 
-from pytest_kmsconform.adapter import Implementation, ImplSigner
+from pytest_kmsconform.adapter import Implementation, ImplIssuer, ImplSigner
 from pytest_kmsconform.airgap import network_blocked
 from pytest_kmsconform.asserts import assert_accepts, assert_rejects
 from pytest_kmsconform.capabilities import Capability
@@ -173,13 +173,11 @@ def chain(kmsconform_target: Target) -> Chain:
 
 
 def issue_chain(
-    impl: Implementation, root_signer: ImplSigner, now: datetime, tag: str
-) -> tuple[list[Mapping[str, Any]], Agent]:
-    """root passport (by ``root_signer``) -> child -> grandchild, all through the implementation's issuer."""
-    alg = root_signer.alg
+    impl: Implementation, root: ImplIssuer, alg: Algorithm, now: datetime, tag: str
+) -> list[Mapping[str, Any]]:
+    """root passport (by the issuer ``root``) -> child -> grandchild, all through the implementation's issuers."""
     bot, sub = Agent.create(f"kc-bot-{tag}", alg), Agent.create(f"kc-sub-{tag}", alg)
     with implementation_calls(f"{impl.name}.delegation_issuer()"):
-        root = impl.delegation_issuer(root_signer, "kc-root")
         p = root.issue(
             subject=bot.name,
             subject_key=bot.jwk,
@@ -204,7 +202,12 @@ def issue_chain(
             not_after=now + timedelta(hours=1),
             parent=c,
         )
-    return [p, c, g], bot
+    return [p, c, g]
+
+
+def root_issuer(impl: Implementation, signer: ImplSigner) -> ImplIssuer:
+    with implementation_calls(f"{impl.name}.delegation_issuer()"):
+        return impl.delegation_issuer(signer, "kc-root")
 
 
 def root_jwks(signer: ImplSigner) -> dict[str, Any]:
@@ -222,7 +225,7 @@ def root_jwks(signer: ImplSigner) -> dict[str, Any]:
 def test_chain_verifies_offline(kmsconform_impl: Implementation, kmsconform_new_signer: SignerFactory) -> None:
     impl = kmsconform_impl
     root_signer = CountingSigner(kmsconform_new_signer())
-    certs, _ = issue_chain(impl, root_signer, sup.now(), "a")
+    certs = issue_chain(impl, root_issuer(impl, root_signer), root_signer.alg, sup.now(), "a")
     roots = root_jwks(root_signer)
     calls = root_signer.calls
     assert_accepts(lambda: verify_chain(certs, roots), "the reference verifier (interop)")
@@ -349,11 +352,12 @@ def test_issuer_refuses(kmsconform_impl: Implementation, chain: Chain) -> None:
 def test_root_rotation(kmsconform_impl: Implementation, kmsconform_new_signer: SignerFactory) -> None:
     impl = kmsconform_impl
     signer = kmsconform_new_signer()
-    old_certs, _ = issue_chain(impl, signer, sup.now(), "old")
+    issuer = root_issuer(impl, signer)  # one issuer across the rotation, as a long-running service has
+    old_certs = issue_chain(impl, issuer, signer.alg, sup.now(), "old")
     old_root = SignerVault(signer).get_verifying_key()
     with implementation_calls(f"{impl.name} signer.rotate()"):
         signer.rotate()
-    new_certs, _ = issue_chain(impl, signer, sup.now(), "new")
+    new_certs = issue_chain(impl, issuer, signer.alg, sup.now(), "new")
     new_root = SignerVault(signer).get_verifying_key()
     assert key_thumbprint(new_root) != key_thumbprint(old_root), "rotation did not change the root key"
     assert key_thumbprint(new_certs[0]["issuer_key"]) == key_thumbprint(new_root), "a new passport embeds an old key"
