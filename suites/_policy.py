@@ -26,6 +26,8 @@ from pytest_kmsconform.suites import _support as sup
 
 from pytest_kmsconform.adapter import Implementation, ImplPolicyGate, ImplSigner
 from pytest_kmsconform.asserts import assert_rejects
+from pytest_kmsconform.backends import SKIP_PREFIX
+from pytest_kmsconform.checks import Target
 from pytest_kmsconform.implementation import SignerFactory, implementation_calls
 
 FORMAT = "kmsconform-policy/1"
@@ -222,9 +224,11 @@ def make_policy_env(impl: Implementation, new_signer: SignerFactory, state_dir: 
 
 @pytest.fixture
 def policy_env(
-    kmsconform_impl: Implementation, kmsconform_new_signer: SignerFactory, tmp_path: Path
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_new_signer: SignerFactory, tmp_path: Path
 ) -> Iterator[PolicyEnv]:
     """A gate under the conformance policy on the current target's signer (closed at teardown)."""
+    if not kmsconform_target.backend:
+        pytest.skip(f"{SKIP_PREFIX}local: no backend of that kind selected with --kmsconform-backend")
     env = make_policy_env(kmsconform_impl, kmsconform_new_signer, tmp_path / "policy-state")
     try:
         yield env
