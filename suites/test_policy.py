@@ -18,12 +18,13 @@ from pytest_kmsconform.suites import _policy as pol
 from pytest_kmsconform.suites import _support as sup
 from pytest_kmsconform.suites._policy import PolicyEnv, logged, refused, trade
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.asserts import assert_accepts
 from pytest_kmsconform.capabilities import Capability
 
 SIGN, POLICY = Capability.SIGN, Capability.POLICY
 SOURCE = "seed 003 (Five gates between the strategy and your keys)"
-KINDS = ["local"]
+KINDS = [kinds.LOCAL]
 
 policy_env = pol.policy_env  # the fixture, for the checks of this module
 
