@@ -1,8 +1,9 @@
 """The production guard (seed 001, "Runtime Behavior & Guards").
 
-Strict mode is on when ``NODE_ENV`` is ``production`` (compared after trimming whitespace,
-case-insensitively: `` Production `` counts) or when ``REQUIRE_KMS`` is one of ``true``, ``1``,
-``yes``, ``on`` (trimmed, case-insensitive; anything else, including unset, is off).
+Strict mode is on when ``NODE_ENV`` is ``production`` or when ``REQUIRE_KMS`` is one of ``true``,
+``1``, ``yes``, ``on``; both compared case-insensitively after removing leading and trailing ASCII
+whitespace (space, tab, LF, CR, VT, FF): `` Production `` and ``TRUE`` count, ``prod``, ``false``,
+``0``, ``no``, ``off``, empty and anything else do not (``docs/spec.md`` section 10).
 
 In strict mode the service refuses to start, with a :class:`GuardError` whose message begins
 ``Audit signing is required``, when no signer is configured, when the selected signer is the mock
@@ -31,23 +32,30 @@ from .signer import Signer
 
 TRUE_VALUES = frozenset({"true", "1", "yes", "on"})
 PREFIX = "Audit signing is required"
+ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+
+
+def _word(env: Mapping[str, str], name: str) -> str:
+    # ASCII whitespace only (str.strip() would also drop NBSP and other Unicode spaces), ASCII case:
+    # no non-ASCII letter lower-cases into "production", "true", "yes" or "on".
+    return env.get(name, "").strip(ASCII_WHITESPACE).lower()
 
 
 def is_production(env: Mapping[str, str]) -> bool:
-    return env.get("NODE_ENV", "").strip().lower() == "production"
+    return _word(env, "NODE_ENV") == "production"
 
 
 def kms_required(env: Mapping[str, str]) -> bool:
-    return env.get("REQUIRE_KMS", "").strip().lower() in TRUE_VALUES
+    return _word(env, "REQUIRE_KMS") in TRUE_VALUES
 
 
 def strict_reason(env: Mapping[str, str]) -> str | None:
     """Why strict mode is on (``NODE_ENV=production``, ``REQUIRE_KMS=true``), or ``None``."""
     reasons = []
     if is_production(env):
-        reasons.append(f"NODE_ENV={env['NODE_ENV'].strip()}")
+        reasons.append(f"NODE_ENV={env['NODE_ENV'].strip(ASCII_WHITESPACE)}")
     if kms_required(env):
-        reasons.append(f"REQUIRE_KMS={env['REQUIRE_KMS'].strip()}")
+        reasons.append(f"REQUIRE_KMS={env['REQUIRE_KMS'].strip(ASCII_WHITESPACE)}")
     return " and ".join(reasons) or None
 
 

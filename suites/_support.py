@@ -8,18 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.audit.archive import export_archive
-from pytest_kmsconform.reference_impl.audit.store import SqliteAuditStore
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
-from pytest_kmsconform.reference_impl.clock import parse_time
+from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest, loads_canonical
+from pytest_kmsconform.reference_impl.clock import format_time, parse_time
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.signature import Signature, b64url_encode
 from pytest_kmsconform.reference_impl.verifier import Verifier
@@ -35,6 +33,45 @@ OTHER_ALG: dict[Algorithm, Algorithm] = {
     Algorithm.HMAC_SHA256: Algorithm.ED25519,
 }
 """For the changed-alg check: a different algorithm a verifier could be fooled into using."""
+
+
+# -- payloads where RFC 8785 and a look-alike disagree ---------------------------------------------
+TRICKY_PAYLOAD: dict[str, Any] = {
+    "type": "approval",
+    "floats": [1.0, 1e16, -0.0, 0.1, 1e-7, 2.5e21],
+    "ints": [2**53 - 1, -(2**53 - 1), 2**53 - 2],
+    "text": "Z\u00fcrich caf\u00e9 \u2013 \u65e5\u672c \U0001f600",
+    "\u00e9": "e-acute key",
+    "\ue000": "private-use key: after the non-BMP key in UTF-16 order, before it in code points",
+    "\U0001f600": "non-BMP key",
+}
+"""An audit payload on which RFC 8785 differs from look-alike canonicalizations: sorted ``json.dumps``
+writes ``1.0``, ``1e+16``, ``-0.0`` and ``1e-07`` and orders keys by code point (U+E000 before
+U+1F600, whose UTF-16 form starts 0xD83D), ``ensure_ascii`` escapes the non-ASCII text, and a
+float round trip loses the integers next to 2**53."""
+
+TRICKY_CANONICAL = (
+    '{"floats":[1,10000000000000000,0,0.1,1e-7,2.5e+21],'
+    '"ints":[9007199254740991,-9007199254740991,9007199254740990],'
+    '"text":"Z\u00fcrich caf\u00e9 \u2013 \u65e5\u672c \U0001f600","type":"approval",'
+    '"\u00e9":"e-acute key","\U0001f600":"non-BMP key",'
+    '"\ue000":"private-use key: after the non-BMP key in UTF-16 order, before it in code points"}'
+).encode()
+"""The RFC 8785 bytes of :data:`TRICKY_PAYLOAD`, written out by hand (a known answer: the suites'
+own canonicalizer is checked against it before it judges anyone)."""
+
+
+def audit_payload(n: int, **extra: Any) -> dict[str, Any]:
+    """The ``n``-th payload a check appends: :data:`TRICKY_PAYLOAD` plus ``n`` and ``extra``."""
+    return {**TRICKY_PAYLOAD, "n": n, **extra}
+
+
+def oracle_canonical(payload: Any) -> bytes:
+    """RFC 8785 bytes of ``payload`` as a JSON value: an integer beyond 2**53 that came back over
+    JSON (a child process writes the double 1e16 as ``10000000000000000``) is that double."""
+    if canonicalize_payload(TRICKY_PAYLOAD) != TRICKY_CANONICAL:
+        raise AssertionError("the suites' RFC 8785 canonicalizer disagrees with its known answer")
+    return canonicalize_payload(loads_canonical(json.dumps(payload, ensure_ascii=False)))
 
 
 def digest(n: int | str) -> bytes:
@@ -114,7 +151,7 @@ def chain_problems(records: Sequence[Mapping[str, Any]]) -> list[str]:
             problems.append(f"record {i}: seq {rec.get('seq')!r}")
         if rec.get("prev_hash") != prev:
             problems.append(f"record {i}: prev_hash does not link to record {i - 1}")
-        expected = compute_audit_digest(canonicalize_payload(rec.get("payload")), rec.get("prev_hash"))
+        expected = compute_audit_digest(oracle_canonical(rec.get("payload")), rec.get("prev_hash"))
         if rec.get("hash") != expected:
             problems.append(f"record {i}: hash is not SHA256(canonical(payload) || prev_hash)")
         prev = rec.get("hash")
@@ -138,23 +175,41 @@ def signature_problems(records: Sequence[Mapping[str, Any]], signer: ImplSigner)
     return problems
 
 
+def noncanonical_lines(path: Path) -> list[str]:
+    """Lines of an archive file that are not RFC 8785 canonical JSON (the format says every line is)."""
+    problems = []
+    for n, line in enumerate(path.read_bytes().splitlines()):
+        try:
+            canonical = canonicalize_payload(loads_canonical(line))
+        except Exception as exc:  # collected: not JSON, or no canonical form
+            problems.append(f"line {n + 1}: {type(exc).__name__}: {exc}")
+            continue
+        if canonical != line:
+            problems.append(f"line {n + 1} is not canonical: {line[:120]!r}")
+    return problems
+
+
 # -- archives --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Archive:
-    """An archive split into its lines: header, records (parsed), checkpoint."""
+    """An archive split into its lines: header, records (parsed), checkpoint. ``raw`` replaces the
+    bytes written for some record lines (by index), for tampers that keep the parsed record."""
 
     header: dict[str, Any]
     records: list[dict[str, Any]]
     checkpoint: dict[str, Any]
+    raw: Mapping[int, bytes] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path) -> Archive:
-        lines = [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+        lines = [loads_canonical(line) for line in path.read_bytes().splitlines() if line.strip()]
         return cls(lines[0], lines[1:-1], lines[-1])
 
     def write(self, path: Path) -> Path:
-        objs = [self.header, *self.records, self.checkpoint]
-        path.write_bytes(b"".join(canonicalize_payload(o) + b"\n" for o in objs))
+        lines = [canonicalize_payload(self.header)]
+        lines += [self.raw.get(i) or canonicalize_payload(r) for i, r in enumerate(self.records)]
+        lines.append(canonicalize_payload(self.checkpoint))
+        path.write_bytes(b"".join(line + b"\n" for line in lines))
         return path
 
     def with_records(self, records: list[dict[str, Any]]) -> Archive:
@@ -162,18 +217,36 @@ class Archive:
 
 
 def build_reference_archive(key: ReferenceKey, path: Path, n: int) -> Path:
-    """A valid archive of ``n`` records signed by ``key`` (via the reference SQLite store)."""
-    db = path.with_suffix(".sqlite")
-    store = SqliteAuditStore(db, key.signer)
-    try:
-        for i in range(n):
-            store.append({"type": "approval", "n": i, "note": f"record {i}"})
-        export_archive(store, path, key.signer)
-    finally:
-        store.close()
-    return path
+    """A valid archive of ``n`` records signed by ``key``, built here from the contract (docs/spec.md
+    sections 4-6) rather than by the reference audit store, so that a defect in the implementation
+    under test (the reference's store, say, in a mutation run) never reaches the material it is judged
+    against."""
+    records: list[dict[str, Any]] = []
+    prev: str | None = None
+    for i in range(n):
+        payload = audit_payload(i, note=f"record {i}")
+        digest_hex = compute_audit_digest(oracle_canonical(payload), prev)
+        signature = key.signer.sign_digest(bytes.fromhex(digest_hex)).to_json()
+        ts = format_time(now())
+        records.append(
+            {"seq": i, "ts": ts, "payload": payload, "prev_hash": prev, "hash": digest_hex, "signature": signature}
+        )
+        prev = digest_hex
+    body = b"".join(canonicalize_payload(r) + b"\n" for r in records)
+    created_at = format_time(now())
+    checkpoint = {
+        "count": n,
+        "created_at": created_at,
+        "head_hash": prev,
+        "records_sha256": hashlib.sha256(body).hexdigest(),
+    }
+    signed = hashlib.sha256(canonicalize_payload(checkpoint)).digest()
+    checkpoint["signature"] = key.signer.sign_digest(signed).to_json()
+    header = {"created_at": created_at, "format": ARCHIVE_FORMAT, "producer": "kmsconform suites"}
+    return Archive(header, records, {"checkpoint": checkpoint}).write(path)
 
 
+ARCHIVE_FORMAT = "kmsconform-audit-archive/1"
 ARCHIVE_RECORDS = 6
 
 
@@ -239,6 +312,43 @@ def alter_prev_hash(i: int) -> Tamper:
         return a.with_records(recs)
 
     return apply
+
+
+def change_ts(i: int) -> Tamper:
+    """Move record ``i``'s ``ts`` by one microsecond: its digest, link and signature stay valid (``ts``
+    is outside the digest, and the key is valid at both times); only the checkpoint covers it."""
+
+    def apply(a: Archive, intruder: ReferenceKey) -> Archive:
+        recs = [dict(r) for r in a.records]
+        recs[i]["ts"] = format_time(parse_time(recs[i]["ts"]) + timedelta(microseconds=1))
+        return a.with_records(recs)
+
+    return apply
+
+
+def reformat_line(i: int) -> Tamper:
+    """Write record ``i`` as the same JSON value in other bytes (``json.dumps`` with blanks)."""
+
+    def apply(a: Archive, intruder: ReferenceKey) -> Archive:
+        line = json.dumps(a.records[i], ensure_ascii=False).encode()
+        return Archive(a.header, a.records, a.checkpoint, {i: line})
+
+    return apply
+
+
+def relabel_unpublished(i: int) -> Tamper:
+    """Give record ``i``'s valid signature a kid that is in no key set (the bytes are unchanged)."""
+
+    def apply(a: Archive, intruder: ReferenceKey) -> Archive:
+        recs = [dict(r) for r in a.records]
+        recs[i]["signature"] = {**recs[i]["signature"], "kid": UNPUBLISHED_KID}
+        return a.with_records(recs)
+
+    return apply
+
+
+UNPUBLISHED_KID = "kmsconform-unpublished-v1"
+"""A kid that no key set in the suites publishes."""
 
 
 def flip_signature(i: int) -> Tamper:

@@ -68,6 +68,43 @@ class FailingSigner:
         """The wrapped signer is closed by its owner."""
 
 
+class RendezvousSigner(FailingSigner):
+    """Wraps a signer; the first signing waits (up to ``window_s``) for a second one to start.
+
+    An append that reads the head and signs while holding the write lock never has company here, so
+    the wait only times out, once. An append that reads the head unlocked lets the other appenders
+    read the same head meanwhile; two of them meet here and both go on to insert onto that head, so
+    the fork happens every time, not when the scheduler happens to interleave them.
+    """
+
+    def __init__(self, inner: ImplSigner, window_s: float) -> None:
+        super().__init__(inner)
+        self.window_s = window_s
+        self._cond = threading.Condition()
+        self._inside = 0
+        self._armed = True
+        self.met = False
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        with self._cond:
+            self._inside += 1
+            self._cond.notify_all()
+            if self._armed:
+                self._cond.wait_for(lambda: self._inside >= 2 or not self._armed, timeout=self.window_s)
+                self.met = self.met or self._inside >= 2
+                self._armed = False
+                self._cond.notify_all()
+        try:
+            return super().sign_digest(digest)
+        finally:
+            with self._cond:
+                self._inside -= 1
+
+
+RENDEZVOUS_S = 1.0
+WRITERS, APPENDS = 8, 2
+
+
 def _plain(records: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in records]
 
@@ -87,13 +124,14 @@ def test_append_export_verify(
     log = kmsconform_impl.audit_log(kmsconform_signer, tmp_path / "audit.db")
     try:
         for i in range(n):
-            log.append({"type": "approval", "n": i, "actor": "kmsconform"})
+            log.append(sup.audit_payload(i, actor="kmsconform"))
         records = _plain(log.records())
         log.export_archive(tmp_path / "audit.jsonl")
     finally:
         log.close()
     assert len(records) == n, f"{len(records)} records after {n} appends"
     assert not sup.chain_problems(records), sup.chain_problems(records)
+    assert not sup.noncanonical_lines(tmp_path / "audit.jsonl"), sup.noncanonical_lines(tmp_path / "audit.jsonl")
     assert not sup.signature_problems(records, kmsconform_signer), sup.signature_problems(records, kmsconform_signer)
     symmetric = kmsconform_signer.alg.is_symmetric  # HMAC keys are in no JWKS: only the chain is judged offline
     verifier = sup.reference_verifier({"keys": []} if symmetric else kmsconform_signer.jwks())
@@ -118,13 +156,13 @@ def test_signing_failure_rolls_back(
     log = kmsconform_impl.audit_log(signer, tmp_path / "audit.db")
     try:
         for i in range(3):
-            log.append({"type": "approval", "n": i})
+            log.append(sup.audit_payload(i))
         before = _plain(log.records())
         signer.armed = True
-        assert_rejects(lambda: log.append({"type": "approval", "n": 3}), "append while signing fails")
+        assert_rejects(lambda: log.append(sup.audit_payload(3)), "append while signing fails")
         signer.armed = False
         after_failure = _plain(log.records())
-        log.append({"type": "approval", "n": 4})
+        log.append(sup.audit_payload(4))
         final = _plain(log.records())
     finally:
         log.close()
@@ -147,19 +185,20 @@ def test_concurrent_appends_do_not_fork(
     kmsconform_impl: Implementation, kmsconform_signer: ImplSigner, tmp_path: Path
 ) -> None:
     path = tmp_path / "audit.db"
-    logs = [kmsconform_impl.audit_log(kmsconform_signer, path) for _ in range(2)]
+    signer = RendezvousSigner(kmsconform_signer, RENDEZVOUS_S)
+    logs = [kmsconform_impl.audit_log(signer, path) for _ in range(2)]
     errors: list[BaseException] = []
-    start = threading.Barrier(4)
+    start = threading.Barrier(WRITERS)
 
     def writer(w: int) -> None:
         try:
             start.wait()
-            for i in range(3):
-                logs[w % 2].append({"type": "approval", "writer": w, "n": i})
+            for i in range(APPENDS):
+                logs[w % 2].append(sup.audit_payload(i, writer=w))
         except BaseException as exc:  # reported below, with the chain state
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
     try:
         for t in threads:
             t.start()
@@ -169,11 +208,13 @@ def test_concurrent_appends_do_not_fork(
     finally:
         for log in logs:
             log.close()
-    assert not errors, f"appends failed: {errors!r}"
-    assert len(records) == 12, f"{len(records)} records after 12 acknowledged appends"
-    assert not sup.chain_problems(records), sup.chain_problems(records)
+    raced = " (two appenders were signing onto one head at once)" if signer.met else ""
+    assert not errors, f"appends failed{raced}: {errors[:3]!r}"
+    total = WRITERS * APPENDS
+    assert len(records) == total, f"{len(records)} records after {total} acknowledged appends{raced}"
+    assert not sup.chain_problems(records), f"{sup.chain_problems(records)}{raced}"
     keys = sorted((r["payload"]["writer"], r["payload"]["n"]) for r in records)
-    assert keys == sorted((w, i) for w in range(4) for i in range(3)), "records lost or duplicated"
+    assert keys == sorted((w, i) for w in range(WRITERS) for i in range(APPENDS)), "records lost or duplicated"
 
 
 # -- tamper detection by the implementation's verifier --------------------------------------------
@@ -189,11 +230,16 @@ def _findings(
     return codes_and_indexes(impl.verifier(jwks).verify_archive(path))
 
 
-def _tamper_case(check_id: str, title: str, tamper: sup.Tamper, code: str, index: int) -> Any:
+TAMPER_SOURCE = "seed 001 (HASH_MISMATCH or CHAIN_BROKEN); docs/spec.md (finding codes); RFC 9162 section 2.1.4"
+
+
+def _tamper_case(
+    check_id: str, title: str, tamper: sup.Tamper, code: str, index: int | None, source: str = TAMPER_SOURCE
+) -> Any:
     @pytest.mark.kmsconform_check(
         id=check_id,
         title=title,
-        source="seed 001 (HASH_MISMATCH or CHAIN_BROKEN); docs/spec.md (finding codes); RFC 9162 section 2.1.4",
+        source=source,
         requires=[VERIFIER],
         scope="alg",
         algs="asymmetric",
@@ -207,7 +253,8 @@ def _tamper_case(check_id: str, title: str, tamper: sup.Tamper, code: str, index
         tmp_path_factory: pytest.TempPathFactory,
     ) -> None:
         found = _findings(kmsconform_impl, kmsconform_memo, kmsconform_target, tmp_path, tmp_path_factory, tamper)
-        assert (code, index) in found, f"expected {code} at record {index}; the verifier reported {found}"
+        where = "for the archive as a whole" if index is None else f"at record {index}"
+        assert (code, index) in found, f"expected {code} {where}; the verifier reported {found}"
 
     return check
 
@@ -271,4 +318,31 @@ test_prev_hash = _tamper_case(
 )
 test_bad_signature = _tamper_case(
     "KC-AUD-018", "A changed record signature is reported BAD_SIGNATURE", sup.flip_signature(3), "BAD_SIGNATURE", 3
+)
+test_unpublished_kid = _tamper_case(
+    "KC-AUD-019",
+    "A record whose valid signature is relabelled with an unpublished kid is reported UNKNOWN_KEY at its index",
+    sup.relabel_unpublished(2),
+    "UNKNOWN_KEY",
+    2,
+    "seed 000 (key-version identifier); docs/spec.md (UNKNOWN_KEY: a kid that is not in the JWKS)",
+)
+OUTSIDE_DIGEST_SOURCE = (
+    "docs/spec.md section 6 (records_sha256 covers the record lines exactly as written, ts included); RFC 8785"
+)
+test_ts_changed = _tamper_case(
+    "KC-AUD-020",
+    "A changed record ts (digest, link and signature intact) is reported ARCHIVE_DIGEST_MISMATCH",
+    sup.change_ts(3),
+    "ARCHIVE_DIGEST_MISMATCH",
+    None,
+    OUTSIDE_DIGEST_SOURCE,
+)
+test_reformatted_line = _tamper_case(
+    "KC-AUD-021",
+    "A record line re-formatted to other bytes of the same JSON is reported ARCHIVE_DIGEST_MISMATCH",
+    sup.reformat_line(1),
+    "ARCHIVE_DIGEST_MISMATCH",
+    None,
+    OUTSIDE_DIGEST_SOURCE,
 )

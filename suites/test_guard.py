@@ -1,5 +1,6 @@
 """Suite 6, the production guard (seed 001, Runtime Behavior & Guards): with ``NODE_ENV=production``
-(any casing, surrounding blanks ignored) or ``REQUIRE_KMS`` true, the service refuses to start
+(any casing, surrounding blanks ignored) or ``REQUIRE_KMS`` true (``true``, ``1``, ``yes``, ``on``,
+any casing, blanks ignored: every spelling is fed), the service refuses to start
 unless a KMS/HSM-backed signer (AWS KMS, signing proxy) is configured, with an error beginning
 ``Audit signing is required``; it never falls back to the mock or local signer. Otherwise it starts.
 Checked in process (``start_service(env)``) and as a real process (``service_command()``)."""
@@ -23,38 +24,68 @@ from pytest_kmsconform.options import get_config
 GUARD, SERVICE_COMMAND = Capability.GUARD, Capability.SERVICE_COMMAND
 MESSAGE = "Audit signing is required"
 SOURCE = "seed 001 (Runtime Behavior & Guards; Troubleshooting: Audit signing is required...)"
+SPELLING_SOURCE = SOURCE + "; docs/spec.md section 10 (the values that turn strict mode on)"
 TRUE_VALUES = ("true", "1", "yes", "on")
+ASCII_BLANKS = " \t\n\r\x0b\x0c"
 
 NODE_ENVS: tuple[str | None, ...] = ("production", "development", None, "PRODUCTION", " Production ")
 REQUIRE_KMS: tuple[str | None, ...] = (None, "true", "false")
 CONFIGURED = ("none", "mock", "local", "kms", "proxy")
 STRONG = frozenset({"kms", "proxy"})
 
+# Every spelling docs/spec.md section 10 treats as true, and values it treats as false.
+REQUIRE_KMS_TRUE = ("true", "TRUE", "True", "1", "yes", "YES", "on", "On", " on ", "\ttrue\n", "yes\r\n")
+REQUIRE_KMS_FALSE = ("false", "FALSE", "0", "no", "off", "", "  ", "y", "2", "enabled", "truthy")
+NODE_ENV_PRODUCTION = ("production", "PRODUCTION", "Production", " production", "production\n", "\tProduction ")
+NODE_ENV_OTHER = ("development", "prod", "", "production-eu", "staging")
+
 
 def strict(node_env: str | None, require_kms: str | None) -> bool:
-    """Whether the seed demands a real signer for this environment."""
-    production = node_env is not None and node_env.strip().lower() == "production"
-    return production or (require_kms is not None and require_kms.strip().lower() in TRUE_VALUES)
+    """Whether the seed demands a real signer for this environment (docs/spec.md section 10)."""
+    production = node_env is not None and node_env.strip(ASCII_BLANKS).lower() == "production"
+    return production or (require_kms is not None and require_kms.strip(ASCII_BLANKS).lower() in TRUE_VALUES)
 
 
 def expected_accept(node_env: str | None, require_kms: str | None, configured: str) -> bool:
     return configured in STRONG or not strict(node_env, require_kms)
 
 
+def _show(value: str | None) -> str:
+    if value is None:
+        return "unset"
+    if not value:
+        return "empty"
+    names = {" ": "_", "\t": "<TAB>", "\n": "<LF>", "\r": "<CR>", "\x0b": "<VT>", "\x0c": "<FF>"}
+    return "".join(names.get(c, c) for c in value)
+
+
 def _row_id(node_env: str | None, require_kms: str | None, configured: str) -> str:
-    ne = "unset" if node_env is None else node_env.strip() + ("(padded)" if node_env != node_env.strip() else "")
-    return f"NODE_ENV={ne}-REQUIRE_KMS={require_kms or 'unset'}-{configured}"
+    return f"NODE_ENV={_show(node_env)}-REQUIRE_KMS={_show(require_kms)}-{configured}"
 
 
-def _rows(node_envs: tuple[str | None, ...], require: tuple[str | None, ...], configured: tuple[str, ...]) -> list[Any]:
-    return [
-        pytest.param(ne, rk, cfg, id=_row_id(ne, rk, cfg)) for ne in node_envs for rk in require for cfg in configured
-    ]
+Row = tuple[str | None, str | None, str]
 
 
-FULL_MATRIX = _rows(NODE_ENVS, REQUIRE_KMS, CONFIGURED)
-PROCESS_MATRIX = _rows(("production", "development", None, "PRODUCTION"), (None,), ("none", "mock", "kms")) + _rows(
-    ("development",), ("true",), ("local", "kms")
+def _cross(
+    node_envs: tuple[str | None, ...], require: tuple[str | None, ...], configured: tuple[str, ...]
+) -> list[Row]:
+    return [(ne, rk, cfg) for ne in node_envs for rk in require for cfg in configured]
+
+
+def _params(rows: list[Row]) -> list[Any]:
+    unique = list(dict.fromkeys(rows))
+    return [pytest.param(ne, rk, cfg, id=_row_id(ne, rk, cfg)) for ne, rk, cfg in unique]
+
+
+SPELLING_ROWS = _cross((None,), REQUIRE_KMS_TRUE + REQUIRE_KMS_FALSE, ("none", "mock", "local")) + _cross(
+    NODE_ENV_PRODUCTION + NODE_ENV_OTHER, (None,), ("mock", "local")
+)
+FULL_MATRIX = _params(_cross(NODE_ENVS, REQUIRE_KMS, CONFIGURED) + SPELLING_ROWS)
+PROCESS_MATRIX = _params(
+    _cross(("production", "development", None, "PRODUCTION"), (None,), ("none", "mock", "kms"))
+    + _cross(("development",), ("true",), ("local", "kms"))
+    + _cross((None,), ("TRUE", " yes ", "1", "on", "false", "0", "off", ""), ("mock",))
+    + _cross(("\tProduction ", "prod"), (None,), ("local",))
 )
 
 
@@ -107,7 +138,7 @@ def guard_env(
 @pytest.mark.kmsconform_check(
     id="KC-GRD-001",
     title="start_service refuses or accepts each NODE_ENV x REQUIRE_KMS x backend combination as the seed says",
-    source=SOURCE,
+    source=SPELLING_SOURCE,
     requires=[GUARD],
     flags=["FAIL_OPEN"],
 )
@@ -133,7 +164,7 @@ def test_guard_in_process(
 @pytest.mark.kmsconform_check(
     id="KC-GRD-002",
     title="The real service process exits non-zero with the guard message exactly when the seed says",
-    source=SOURCE,
+    source=SPELLING_SOURCE,
     requires=[SERVICE_COMMAND],
     flags=["FAIL_OPEN"],
 )

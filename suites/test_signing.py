@@ -10,6 +10,7 @@ from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.suites._support import (
     OTHER_ALG,
+    UNPUBLISHED_KID,
     ReferenceKey,
     digest,
     flip_bit,
@@ -262,3 +263,70 @@ def test_verifier_rejects_unknown_kid(
     sig = stranger.signer.sign_digest(digest(13))
     verifier = kmsconform_impl.verifier(key.signer.jwks())
     assert_rejects(lambda: verifier.verify_signature(digest(13), sig), "a signature by a key outside the JWKS")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-014",
+    title="The implementation's verifier rejects a valid signature relabelled with a kid that is not published",
+    source="seed 000 (key-version identifier); docs/spec.md section 3 (an unknown kid is UNKNOWN_KEY)",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["AUTH_BYPASS"],
+)
+def test_verifier_rejects_unpublished_kid(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    key = reference_key(kmsconform_memo, _alg(kmsconform_target))
+    sig = key.signer.sign_digest(digest(14))
+    relabelled = Signature(UNPUBLISHED_KID, sig.alg, sig.value)
+    verifier = kmsconform_impl.verifier(key.signer.jwks())
+    assert_accepts(lambda: verifier.verify_signature(digest(14), sig), "the signature under its own kid")
+    assert_rejects(
+        lambda: verifier.verify_signature(digest(14), relabelled),
+        f"a valid signature relabelled {UNPUBLISHED_KID!r} (a kid in no key set: the verifier searched the keys)",
+    )
+
+
+def truncations(value: bytes) -> list[tuple[str, bytes]]:
+    """``value[:16]``, ``value[:1]`` and ``b""``: what a verifier that compares prefixes accepts."""
+    return [("the first 16 bytes", value[:16]), ("the first byte", value[:1]), ("an empty value", b"")]
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-015",
+    title="The implementation's verifier rejects truncated and empty signatures",
+    source="docs/spec.md (signature bytes; truncated tags never accepted); Wycheproof (truncated signatures)",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["AUTH_BYPASS"],
+)
+def test_verifier_rejects_truncated_signature(
+    kmsconform_target: Target, kmsconform_impl: Implementation, kmsconform_memo: Memo
+) -> None:
+    key = reference_key(kmsconform_memo, _alg(kmsconform_target))
+    sig = key.signer.sign_digest(digest(15))
+    verifier = kmsconform_impl.verifier(key.signer.jwks())
+    for what, value in truncations(sig.value):
+        bad = Signature(sig.kid, sig.alg, value)
+        assert_rejects(functools.partial(verifier.verify_signature, digest(15), bad), f"signature cut to {what}")
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-016",
+    title="The signer's own verification rejects truncated and empty signatures and MAC tags",
+    source="docs/spec.md (full 32-byte tag, truncated tags never accepted); RFC 2104 section 5; RFC 4231 case 5",
+    requires=[SIGN],
+    scope="backend",
+    flags=["AUTH_BYPASS"],
+)
+def test_signer_verify_rejects_truncated(kmsconform_signer: ImplSigner) -> None:
+    sig = kmsconform_signer.sign_digest(digest(16))
+    assert_accepts(lambda: kmsconform_signer.verify_signature(digest(16), sig), "own signature")
+    for what, value in truncations(sig.value):
+        bad = Signature(sig.kid, sig.alg, value)
+        assert_rejects(
+            functools.partial(kmsconform_signer.verify_signature, digest(16), bad),
+            f"{sig.alg.value} value cut to {what}",
+        )

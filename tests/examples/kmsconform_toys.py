@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest, loads_canonical
 from pytest_kmsconform.reference_impl.clock import format_time, parse_time
 from pytest_kmsconform.reference_impl.jwk import jwk_to_public_key, public_key_to_jwk
 from pytest_kmsconform.reference_impl.multisig import manifest_digest
@@ -194,13 +194,14 @@ class ToyVerifier:
         return None
 
     def verify_archive(self, path: Path) -> list[ToyFinding]:
-        lines = [json.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+        raw = [line for line in Path(path).read_bytes().splitlines() if line.strip()]
+        lines = [loads_canonical(line) for line in raw]  # numbers as I-JSON doubles (1e16 is not an int)
         records, checkpoint = lines[1:-1], lines[-1].get("checkpoint", {})
         found: list[ToyFinding] = []
         prev: str | None = None
         body = b""
         for i, rec in enumerate(records):
-            body += canonicalize_payload(rec) + b"\n"
+            body += raw[i + 1] + b"\n"  # the bytes as read: re-formatting is tampering too
             if rec["prev_hash"] != prev or rec["seq"] != i:
                 found.append(ToyFinding("CHAIN_BROKEN", i))
             digest = compute_audit_digest(canonicalize_payload(rec["payload"]), rec["prev_hash"])
