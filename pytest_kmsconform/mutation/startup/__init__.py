@@ -1,0 +1,1 @@
+"""Put on ``PYTHONPATH`` by the mutation runner: its ``sitecustomize`` applies the mutant."""

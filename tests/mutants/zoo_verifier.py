@@ -1,0 +1,187 @@
+"""Mutants of the air-gapped verifier (docs/spec.md sections 3 and 7). Defects that make the
+verifier *accept more* replace it where the reference adapter builds it
+(``reference_adapter:Verifier``), so the reference verifier the suites judge with stays strict."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+from pytest_kmsconform.mutation import mutant
+
+ADAPTER_VERIFIER = "pytest_kmsconform.reference_adapter:Verifier"
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="kid as a hint: an unknown kid falls back to trying every published key of its alg",
+    violates="docs/spec.md section 3 (an unknown kid is UNKNOWN_KEY); seed 000 (key-version identifier)",
+    select="unpublished or unknown",
+    fast=True,
+)
+def kid_as_hint(Verifier: Any) -> Any:
+    from pytest_kmsconform.reference_impl.errors import KmsConformError, UnknownKey
+
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def _verify(self, kid: str, alg: str, digest: bytes, value: bytes, at: Any) -> None:
+            try:
+                super()._verify(kid, alg, digest, value, at)
+            except UnknownKey:
+                for entry in self.keys:
+                    if entry.alg == alg:
+                        with contextlib.suppress(KmsConformError):
+                            super()._verify(entry.kid, alg, digest, value, at)
+                            return
+                raise
+
+    return Mutant
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="archive: records_sha256 is computed but never compared",
+    violates="docs/spec.md section 6 (records_sha256 authenticates every byte, ts included)",
+    select="ts_changed or reformatted or intact",
+)
+def records_sha256_unchecked(Verifier: Any) -> Any:
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def _check_checkpoint(self, chain: Any, checkpoint: Any, count: int, head: Any, records_sha256: str) -> None:
+            actual = checkpoint.records_sha256 if checkpoint is not None else records_sha256
+            super()._check_checkpoint(chain, checkpoint, count, head, actual)
+
+    return Mutant
+
+
+@mutant(
+    "pytest_kmsconform.reference_impl.verifier:open_lines",
+    bug="archive: lines are normalised (parsed and re-canonicalized) before they are hashed",
+    violates="docs/spec.md section 6 (a verifier hashes the bytes it reads: re-formatting is detected)",
+    select="reformatted or intact",
+)
+def normalised_lines(open_lines: Any) -> Any:
+    from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, loads_canonical
+
+    @contextlib.contextmanager
+    def normalising(source: Any) -> Iterator[Iterator[bytes]]:
+        with open_lines(source) as lines:
+            yield (canonicalize_payload(loads_canonical(line)) if line.strip() else line for line in lines)
+
+    return normalising
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="lifecycle: not_after is ignored (a retired key verifies forever)",
+    violates="seed 000 (retire old keys after expiration); docs/spec.md section 3 rule 2",
+    select="rotation",
+)
+def ignores_not_after(Verifier: Any) -> Any:
+    from dataclasses import replace
+
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def __init__(self, jwks: Any, **kwargs: Any) -> None:
+            super().__init__(jwks, **kwargs)
+            entries = {e.kid: replace(e, not_after=None) for e in self.keys}
+            self.keys._entries = entries
+            self._ed25519 = {k: (e, e.ed25519_raw) for k, e in entries.items() if e.ed25519_raw is not None}
+
+    return Mutant
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="lifecycle: revoked_at is ignored (only the validity window is checked)",
+    violates="seed 000 (Revocation); docs/spec.md section 3 rule 1",
+    select="revocation",
+)
+def ignores_revocation(Verifier: Any) -> Any:
+    from dataclasses import replace
+
+    from pytest_kmsconform.reference_impl.keyring import KeyStatus
+
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def __init__(self, jwks: Any, **kwargs: Any) -> None:
+            super().__init__(jwks, **kwargs)
+            entries = {e.kid: replace(e, revoked_at=None, status=KeyStatus.ACTIVE) for e in self.keys}
+            self.keys._entries = entries
+            self._ed25519 = {k: (e, e.ed25519_raw) for k, e in entries.items() if e.ed25519_raw is not None}
+
+    return Mutant
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="archive: a checkpoint counting more records than present is not reported TRUNCATED",
+    violates="docs/spec.md section 7 (TRUNCATED); RFC 9162 section 2.1.4",
+    select="truncated or intact",
+)
+def truncation_unreported(Verifier: Any) -> Any:
+    from dataclasses import replace
+
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def _check_checkpoint(self, chain: Any, checkpoint: Any, count: int, head: Any, records_sha256: str) -> None:
+            if checkpoint is not None and checkpoint.count > count:
+                checkpoint = replace(checkpoint, count=count, head_hash=head, records_sha256=records_sha256)
+            super()._check_checkpoint(chain, checkpoint, count, head, records_sha256)
+
+    return Mutant
+
+
+@mutant(
+    "pytest_kmsconform.reference_impl.verifier:_Chain._check_link",
+    bug="findings: a broken link is reported at the previous record's index",
+    violates="docs/spec.md section 7 (index of the first record that shows the problem)",
+    select="test_audit",
+)
+def chain_index_off_by_one(original: Any) -> Any:
+    def _check_link(self: Any, index: int, seq: int, prev_hash: Any) -> None:
+        original(self, max(index - 1, 0), seq, prev_hash)
+
+    return _check_link
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="fast path: a canonical ed25519 line whose hash matches is trusted without its signature",
+    violates="seed 001 (Verification: verify signature); docs/spec.md section 7 (BAD_SIGNATURE)",
+    select="bad_signature or changed_signature",
+)
+def fast_path_skips_signature(Verifier: Any) -> Any:
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def _verify_fast(self, record: Any) -> bool:
+            return record.kid in self._ed25519
+
+    return Mutant
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="air gap: the verifier fetches a revocation list first (failure swallowed)",
+    violates="seed 002 (Air-gap guarantee: zero KMS calls at verification time)",
+    select="airgap",
+)
+def phones_home(Verifier: Any) -> Any:
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def __init__(self, jwks: Any, **kwargs: Any) -> None:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", 9), timeout=0.2).close()
+            super().__init__(jwks, **kwargs)
+
+    return Mutant
+
+
+@mutant(
+    "pytest_kmsconform.cli.verify_archive:VerifyArchiveCommand.run",
+    bug="verifier process: prints the findings but exits 0",
+    violates="docs/spec.md section 7 (exit 1 on any finding); issue 7 (verifier processes)",
+    select="verifier_process_offline and ed25519",
+    fast=True,
+)
+def verifier_command_exit_zero(original: Any) -> Any:
+    def run(self: Any, args: Any) -> int:
+        status = original(self, args)
+        return 0 if status == 1 else int(status)
+
+    return run
