@@ -54,6 +54,11 @@ class RunResult:
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
 
+    @property
+    def ran(self) -> int:
+        """Check instances that ran to a verdict (passed or failed)."""
+        return self.counts.get("passed", 0) + self.counts.get("failed", 0)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -179,6 +184,9 @@ def run_suites(config: Config, zoo: Path, workdir: Path, mutant: Mutant | None) 
         return result
     data: dict[str, Any] = json.loads(report.read_text())
     result.counts = dict(data.get("counts", {}))
+    if proc.returncode not in (0, 1):  # 1: some check failed; anything else: the run itself broke
+        tail = (proc.stdout + proc.stderr)[-STDERR_TAIL:]
+        result.broken = f"pytest exit {proc.returncode}: {tail}"
     for check in data.get("checks", []):
         if check["outcome"] == "failed":
             result.failed.append(check["check_id"])
@@ -189,13 +197,16 @@ def run_suites(config: Config, zoo: Path, workdir: Path, mutant: Mutant | None) 
 
 
 def judge(m: Mutant, run: RunResult) -> Verdict:
-    if m.control:
-        return Verdict(m, "control-killed" if run.failed or run.broken else "control-survived", run)
     if run.broken is not None:
+        return Verdict(m, "error", run)
+    if not run.ran:
+        run.broken = "no check ran (does the selection match anything?)"
         return Verdict(m, "error", run)
     if not run.applied:
         run.broken = "the mutant was applied in no process (its target module was never imported?)"
         return Verdict(m, "error", run)
+    if m.control:
+        return Verdict(m, "control-killed" if run.failed or run.errors else "control-survived", run)
     if run.failed:
         return Verdict(m, "killed", run)
     return Verdict(m, "error" if run.errors else "survived", run)

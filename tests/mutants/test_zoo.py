@@ -59,11 +59,13 @@ def test_a_target_that_does_not_exist_stops_the_run(tmp_path: Path, capsys: pyte
 
 def test_only_a_failed_check_kills() -> None:
     m = next(m for m in MUTANTS if not m.control)
-    assert judge(m, RunResult(failed=["KC-SIG-001"], applied=["1 x"])).status == "killed"
-    assert judge(m, RunResult(errors=["KC-SIG-001"], applied=["1 x"])).status == "error"
-    assert judge(m, RunResult(broken="crashed", applied=["1 x"])).status == "error"
-    assert judge(m, RunResult(failed=["KC-SIG-001"])).status == "error", "never applied: not a kill"
-    assert judge(m, RunResult(applied=["1 x"])).status == "survived"
+    ran = {"passed": 3, "failed": 1}
+    assert judge(m, RunResult(failed=["KC-SIG-001"], applied=["1 x"], counts=ran)).status == "killed"
+    assert judge(m, RunResult(errors=["KC-SIG-001"], applied=["1 x"], counts=ran)).status == "error"
+    assert judge(m, RunResult(broken="crashed", applied=["1 x"], counts=ran)).status == "error"
+    assert judge(m, RunResult(failed=["KC-SIG-001"], counts=ran)).status == "error", "never applied: not a kill"
+    assert judge(m, RunResult(applied=["1 x"], counts={"passed": 0})).status == "error", "nothing ran"
+    assert judge(m, RunResult(applied=["1 x"], counts={"passed": 4})).status == "survived"
 
 
 @pytest.mark.parametrize("m", FAST, ids=lambda m: m.name)

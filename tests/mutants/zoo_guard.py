@@ -16,7 +16,7 @@ SELECT = "guard"
     f"{GUARD}:kms_required",
     bug="guard: REQUIRE_KMS compared with the seed's literal 'true' (case-sensitive, untrimmed)",
     violates="docs/spec.md section 10 (true, 1, yes, on; any case; blanks ignored)",
-    select="guard_in_process and NODE_ENV=unset and mock",
+    select="guard_in_process and mock",
     fast=True,
 )
 def require_kms_literal_true(original: Any) -> Any:

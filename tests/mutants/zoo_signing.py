@@ -11,6 +11,23 @@ from typing import Any
 from pytest_kmsconform.mutation import mutant
 
 SIGNING = "signing"
+KEY_BACKEND = "pytest_kmsconform.reference_adapter:key_backend_for"
+"""Where the reference adapter gets each kind's key backend: a mutant swaps in a defective subclass."""
+
+
+def _key_backend_mutant(kind: str, defective: Any) -> Any:
+    """``key_backend_for`` whose ``kind`` backends are of ``defective(their class)``."""
+
+    def make(original: Any) -> Any:
+        def key_backend_for(handle: Any) -> Any:
+            backend = original(handle)
+            if handle.kind == kind:
+                backend.__class__ = defective(type(backend))
+            return backend
+
+        return key_backend_for
+
+    return make
 
 
 @mutant(
@@ -47,12 +64,16 @@ def signs_hash_of_digest(RingSigner: Any) -> Any:
 
 
 @mutant(
-    "pytest_kmsconform.reference_adapter:LocalKeyBackend",
+    KEY_BACKEND,
     bug="truncated MAC: the tag is compared with the same-length prefix of the expected tag",
     violates="docs/spec.md section 1 (full 32-byte tag, truncated tags never accepted); RFC 2104 section 5",
     select="verify_rejects_truncated",
 )
-def hmac_prefix_compare(LocalKeyBackend: Any) -> Any:
+def hmac_prefix_compare(original: Any) -> Any:
+    return _key_backend_mutant("local", _hmac_prefix_compare)(original)
+
+
+def _hmac_prefix_compare(LocalKeyBackend: Any) -> Any:
     class Mutant(LocalKeyBackend):  # type: ignore[misc,valid-type]
         def verify(self, key: Any, digest: bytes, signature: bytes) -> None:
             material = self._material(key)
@@ -69,13 +90,17 @@ def hmac_prefix_compare(LocalKeyBackend: Any) -> Any:
 
 
 @mutant(
-    "pytest_kmsconform.reference_adapter:MockBackend",
+    KEY_BACKEND,
     bug="empty MAC: an empty tag is taken for 'nothing to check' and accepted",
     violates="docs/spec.md section 1 (full 32-byte tag); RFC 4231 section 4.6",
     backends=("mock",),
     select="verify_rejects_truncated",
 )
-def mock_accepts_empty_tag(MockBackend: Any) -> Any:
+def mock_accepts_empty_tag(original: Any) -> Any:
+    return _key_backend_mutant("mock", _accepts_empty_tag)(original)
+
+
+def _accepts_empty_tag(MockBackend: Any) -> Any:
     class Mutant(MockBackend):  # type: ignore[misc,valid-type]
         def verify(self, key: Any, digest: bytes, signature: bytes) -> None:
             if not signature:
@@ -86,12 +111,16 @@ def mock_accepts_empty_tag(MockBackend: Any) -> Any:
 
 
 @mutant(
-    "pytest_kmsconform.reference_adapter:LocalKeyBackend",
+    KEY_BACKEND,
     bug="RSA-PSS with the maximum salt length instead of 32 bytes",
     violates="docs/spec.md section 1 (rsa-pss-sha256: salt length 32); RFC 8017 section 9.1",
     select=SIGNING,
 )
-def pss_max_salt(LocalKeyBackend: Any) -> Any:
+def pss_max_salt(original: Any) -> Any:
+    return _key_backend_mutant("local", _pss_max_salt)(original)
+
+
+def _pss_max_salt(LocalKeyBackend: Any) -> Any:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
     from pytest_kmsconform.reference_impl.algorithms import Algorithm
@@ -108,12 +137,16 @@ def pss_max_salt(LocalKeyBackend: Any) -> Any:
 
 
 @mutant(
-    "pytest_kmsconform.reference_adapter:LocalKeyBackend",
+    KEY_BACKEND,
     bug="ECDSA signature as raw r||s (JOSE/P1363) instead of DER",
     violates="docs/spec.md section 2 (sig: DER Ecdsa-Sig-Value for ECDSA); RFC 3279 section 2.2.3",
     select=SIGNING,
 )
-def ecdsa_raw_signature(LocalKeyBackend: Any) -> Any:
+def ecdsa_raw_signature(original: Any) -> Any:
+    return _key_backend_mutant("local", _ecdsa_raw_signature)(original)
+
+
+def _ecdsa_raw_signature(LocalKeyBackend: Any) -> Any:
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
     from pytest_kmsconform.reference_impl.algorithms import Algorithm
 
