@@ -75,16 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         if not args.no_baseline:
             for config, run in run_baselines(mutants, args.zoo, work):
-                where = f"{config.impl} on {','.join(config.backends)}"
+                env = "".join(f" {k}={v}" for k, v in config.env)
+                where = f"{config.impl} on {','.join(config.backends)}{env}"
                 if run.broken or run.failed or run.errors:
                     ok = False
                     detail = run.broken or f"failed {_ids(run.failed)}; error {_ids(run.errors)}"
-                    print(f"reference {where}: NOT CLEAN: {detail}", flush=True)
+                    print(f"unmodified {where}: NOT CLEAN: {detail}", flush=True)
                     for line in run.failures[:10]:
                         print(f"    {line}")
                 else:
                     passed = run.counts.get("passed", 0)
-                    print(f"reference {where}: 0 failed, 0 error ({passed} passed, {run.seconds:.1f}s)", flush=True)
+                    print(f"unmodified {where}: 0 failed, 0 error ({passed} passed, {run.seconds:.1f}s)", flush=True)
         print(f"{'mutant':<34} {'zoo':<10} {'verdict':<16} {'time':>7}  killed by (failed check ids)", flush=True)
         verdicts = []
         for m in mutants:
