@@ -37,6 +37,10 @@ HMAC_SPECS = {
 }
 HMAC_KEY_BYTES = {"HMAC_224": 28, "HMAC_256": 32, "HMAC_384": 48, "HMAC_512": 64}
 SYMMETRIC_SPEC = "SYMMETRIC_DEFAULT"
+# KEY_AGREEMENT (ECDH) key specs (SM2 is a gap); ECC_SECG_P256K1 is signing only.
+KEY_AGREEMENT_SPECS = frozenset({"ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"})
+RSA_ENCRYPTION = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+DATA_KEY_PAIR_SPECS = frozenset([*RSA_SPECS, *EC_SPECS, "ECC_NIST_EDWARDS25519"])
 EMULATED_SPECS = frozenset([*RSA_SPECS, *EC_SPECS, ED25519_SPEC, *HMAC_SPECS, SYMMETRIC_SPEC])
 # Real KMS key specs this emulator does not model; CreateKey raises EmulatorGap for them.
 GAP_SPECS = frozenset({"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS448"})
@@ -179,6 +183,27 @@ class AsymmetricMaterial:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
+    def private_pkcs8(self) -> bytes:
+        """DER PKCS#8, as GenerateDataKeyPair returns the private key."""
+        return self.private.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def encrypt(self, plaintext: bytes, encryption_algorithm: str) -> bytes:
+        public = self.private.public_key()
+        assert isinstance(public, rsa.RSAPublicKey)
+        return public.encrypt(plaintext, oaep(encryption_algorithm))
+
+    def decrypt(self, ciphertext: bytes, encryption_algorithm: str) -> bytes:
+        """Raises ``ValueError`` when the ciphertext does not decrypt under this key and algorithm."""
+        assert isinstance(self.private, rsa.RSAPrivateKey)
+        return self.private.decrypt(ciphertext, oaep(encryption_algorithm))
+
+    def exchange(self, peer: ec.EllipticCurvePublicKey) -> bytes:
+        """ECDH shared secret (the x coordinate, as OpenSSL and KMS give it)."""
+        assert isinstance(self.private, ec.EllipticCurvePrivateKey)
+        return self.private.exchange(ec.ECDH(), peer)
+
     def _ed_seed(self) -> bytes:
         assert isinstance(self.private, ed25519.Ed25519PrivateKey)
         return self.private.private_bytes(
@@ -222,6 +247,17 @@ class AsymmetricMaterial:
             return False
 
 
+def oaep(encryption_algorithm: str) -> padding.OAEP:
+    algorithm: hashes.HashAlgorithm = hashes.SHA1() if encryption_algorithm.endswith("SHA_1") else hashes.SHA256()
+    return padding.OAEP(mgf=padding.MGF1(algorithm), algorithm=algorithm, label=None)
+
+
+def rsa_plaintext_limit(key_spec: str, encryption_algorithm: str) -> int:
+    """The largest plaintext RSAES-OAEP takes: k - 2*hLen - 2 bytes (RFC 8017, 7.1.1)."""
+    digest = 20 if encryption_algorithm.endswith("SHA_1") else 32
+    return RSA_SPECS[key_spec] // 8 - 2 * digest - 2
+
+
 def _rsa_padding(signing_algorithm: str) -> padding.AsymmetricPadding:
     if signing_algorithm.startswith("RSASSA_PSS_"):
         algorithm = hash_for(signing_algorithm)
@@ -261,6 +297,22 @@ def new_secret(key_spec: str, seed: bytes | None, key_id: str) -> bytes:
     if seed is None:
         return os.urandom(size)
     return Stream(seed, f"kmsconform-aws-kms/{key_spec}/{key_id}").read(size)
+
+
+def new_material_id(seed: bytes | None, label: str) -> str:
+    """A 64-hex key material id (AWS's ``KeyMaterialId`` format)."""
+    return (os.urandom(32) if seed is None else Stream(seed, f"kmsconform-aws-kms/material/{label}").read(32)).hex()
+
+
+def public_matches_spec(key_spec: str, private: object) -> bool:
+    """Whether a private key (e.g. imported PKCS#8) is of ``key_spec``."""
+    if key_spec in RSA_SPECS:
+        return isinstance(private, rsa.RSAPrivateKey) and private.key_size == RSA_SPECS[key_spec]
+    if key_spec in EC_SPECS:
+        return isinstance(private, ec.EllipticCurvePrivateKey) and private.curve.name == EC_SPECS[key_spec]().name
+    if key_spec == ED25519_SPEC:
+        return isinstance(private, ed25519.Ed25519PrivateKey)
+    return False
 
 
 def mac(key_spec: str, secret: bytes, message: bytes) -> bytes:

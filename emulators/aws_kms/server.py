@@ -1,17 +1,51 @@
-"""Transport: the fidelity layer behind moto's HTTP server on 127.0.0.1, for clients in any language."""
+"""Transport: the fidelity layer behind moto's HTTP server on 127.0.0.1, for clients in any language.
+
+``POST /moto-api/reset`` (moto's reset endpoint, which server-mode test suites call between tests)
+also drops the emulator's KMS state: the state is *pinned* against moto's process-wide resets (see
+:class:`~.models.FidelityBackendDict`), so the request is honoured here, in a small WSGI wrapper
+around moto's application, before moto resets its other services.
+"""
 
 from __future__ import annotations
 
 import types
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from .install import install, uninstall
 from .models import fidelity_kms_backends
 
 DEFAULT_REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kmsconform", "AWS_SECRET_ACCESS_KEY": "kmsconform-dummy-secret"}
+
+
+RESET_PATH = "/moto-api/reset"
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def resetting(app: WsgiApp, reset: Callable[[], None]) -> WsgiApp:
+    """WSGI wrapper: run ``reset`` on ``POST /moto-api/reset``, then let ``app`` answer as usual."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == RESET_PATH:
+            reset()
+        return app(environ, start_response)
+
+    return wrapped
+
+
+class _Server(ThreadedMotoServer):
+    """moto's threaded server with the reset wrapper (same thread and socket handling)."""
+
+    def _server_entry(self) -> None:
+        app = resetting(DomainDispatcherApplication(create_backend_app), fidelity_kms_backends.drop_all)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
 
 
 class KmsEmulator:
@@ -25,7 +59,7 @@ class KmsEmulator:
         self.port = port
         self.seed = seed
         self.region = region
-        self._server: ThreadedMotoServer | None = None
+        self._server: _Server | None = None
 
     @property
     def url(self) -> str:
@@ -55,14 +89,14 @@ class KmsEmulator:
         )
 
     def reset(self) -> None:
-        """Drop every key and alias (moto's ``/moto-api/reset`` leaves a running emulator alone)."""
-        fidelity_kms_backends.clear()
+        """Drop every key and alias (over HTTP: ``POST /moto-api/reset``)."""
+        fidelity_kms_backends.drop_all()
 
     def __enter__(self) -> KmsEmulator:
         install(self.seed)
         fidelity_kms_backends.pin()
         try:
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._server = _Server(ip_address="127.0.0.1", port=self.port, verbose=False)
             self._server.start()
         except BaseException:
             fidelity_kms_backends.unpin()
