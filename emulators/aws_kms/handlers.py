@@ -18,6 +18,7 @@ from .errors import (
     EmulatorGap,
     InvalidMarkerException,
     SerializationException,
+    ValidationException,
 )
 from .models import FidelityKmsBackend
 
@@ -53,6 +54,16 @@ def b64(data: bytes) -> str:
 def blob(params: Params, name: str) -> bytes:
     value = params.get(name)
     return b"" if value is None else base64.b64decode(value)
+
+
+def required(params: Params, name: str) -> Any:
+    """A member AWS requires although its service model does not mark it required."""
+    if params.get(name) is None:
+        raise ValidationException(
+            f"1 validation error detected: Value null at '{name[:1].lower() + name[1:]}' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    return params[name]
 
 
 def timestamp(value: Any) -> float | None:

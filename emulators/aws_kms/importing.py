@@ -141,8 +141,8 @@ class ImportOps(KeyStore):
         new = import_type == "NEW_KEY_MATERIAL" or (import_type is None and not key.materials)
         if known is not None:
             known.deleted, known.expiration_model, known.valid_to = False, model, valid_to
-            if known.state == CURRENT:
-                key.key_state, key.enabled = KeyState.ENABLED.value, True
+            if known.state == CURRENT and key.key_state == KeyState.PENDING_IMPORT.value:
+                key.key_state, key.enabled = KeyState.ENABLED.value, True  # a Disabled key stays Disabled
             return key, known.material_id
         if not key.materials:
             key.make_current(incoming, None, None)

@@ -7,6 +7,7 @@ snapshots: tags, rotation limit and pending-rotation errors, replicate-a-replica
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +79,8 @@ class LifecycleOps(KeyStore):
             raise EmulatorGap(f"Origin {origin} (custom key stores) is not emulated")
         if tags:
             check_tags(tags)
+        if isinstance(policy, dict):  # CloudFormation passes KeyPolicy as a JSON object
+            policy = json.dumps(policy)
         key = FidelityKey(  # type: ignore[abstract]
             policy,
             usage,
