@@ -41,7 +41,7 @@ class AccessOps(KeyStore):
     def revoke(self, key_id: str, grant_id: str) -> None:
         key = self.gated("RevokeGrant", key_id, aliases=False)
         if key.grants.pop(grant_id, None) is None:
-            raise InvalidGrantIdException(f"Grant ID {grant_id} not found")
+            raise NotFoundException(f"Grant ID {grant_id} not found")
 
     def retire(self, key_id: str | None, grant_id: str | None, grant_token: str | None) -> None:
         if grant_token:

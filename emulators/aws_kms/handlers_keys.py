@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from moto.kms.policy_validator import validate_policy
+from moto.kms.utils import RESERVED_ALIASES
 
 from .errors import EmulatorGap, MalformedPolicyDocumentException
 from .handlers import Params, dry_run, handler, page, required
@@ -121,6 +122,11 @@ def list_aliases(kms: FidelityKmsBackend, p: Params) -> dict[str, Any]:
         {"AliasName": a.alias_name, "AliasArn": a.alias_arn, "TargetKeyId": a.target_key_id}
         for a in kms.list_aliases(key_id=key_id)
     ]
+    if key_id is None:  # AWS: predefined aliases not yet associated with a key come without TargetKeyId
+        taken = {a["AliasName"] for a in aliases}
+        aliases += [
+            {"AliasName": name, "AliasArn": kms.alias_arn(name)} for name in RESERVED_ALIASES if name not in taken
+        ]
     return page(aliases, p, "Aliases")
 
 

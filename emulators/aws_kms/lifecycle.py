@@ -19,6 +19,7 @@ from .errors import (
     EmulatorGap,
     KMSInvalidStateException,
     LimitExceededException,
+    NotAuthorizedException,
     NotFoundException,
     TagException,
     UnsupportedOperationException,
@@ -141,9 +142,13 @@ class LifecycleOps(KeyStore):
         return list(self.tagger.list_tags_for_resource(key.id)["Tags"])
 
     # -- aliases --------------------------------------------------------------------------------------
-    def _alias_name(self, alias_name: str) -> None:
+    def _alias_name(self, alias_name: str, *, creating: bool = False) -> None:
         if not alias_name.startswith("alias/"):
             raise ValidationException(_ALIAS_PREFIX_MESSAGE)
+        if creating and alias_name.startswith("alias/aws/"):  # reserved for AWS managed keys
+            raise NotAuthorizedException()
+        if ":" in alias_name:
+            raise ValidationException(f"{alias_name} contains invalid characters for an alias")
 
     def _alias_target(self, target_key_id: str, operation: str) -> FidelityKey:
         if target_key_id.startswith("alias/") or ":alias/" in target_key_id:
@@ -151,14 +156,14 @@ class LifecycleOps(KeyStore):
         return self.gated(operation, target_key_id, aliases=False)
 
     def add_alias(self, alias_name: str, target_key_id: str) -> None:
-        self._alias_name(alias_name)
+        self._alias_name(alias_name, creating=True)
         key = self._alias_target(target_key_id, "CreateAlias")
         if self.alias_exists(alias_name):
             raise AlreadyExistsException(f"An alias with the name {self.alias_arn(alias_name)} already exists")
         self.create_alias(key.id, alias_name)
 
     def change_alias(self, alias_name: str, target_key_id: str) -> None:
-        self._alias_name(alias_name)
+        self._alias_name(alias_name, creating=True)
         key = self._alias_target(target_key_id, "UpdateAlias")  # footnote [10]: the target's state counts
         if not self.alias_exists(alias_name):
             raise NotFoundException(f"Alias {self.alias_arn(alias_name)} is not found.")
