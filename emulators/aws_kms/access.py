@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from moto.kms.models import Grant
@@ -47,7 +48,7 @@ class AccessOps(KeyStore):
         if grant_token:
             for key in list(self.keys.values()):
                 for gid, grant in list(key.grants.items()):
-                    if grant.token == grant_token:
+                    if hmac.compare_digest(grant.token, grant_token):
                         del key.grants[gid]
                         return
             raise InvalidGrantTokenException("Grant token is not valid")

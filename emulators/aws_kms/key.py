@@ -43,12 +43,6 @@ class KeyMaterial:
     description: str | None = None
     deleted: bool = False  # imported material deleted or expired (ImportState PENDING_IMPORT)
 
-    def same_material(self, other: KeyMaterial) -> bool:
-        if self.secret is not None or other.secret is not None:
-            return self.secret == other.secret
-        assert self.asymmetric is not None and other.asymmetric is not None
-        return self.asymmetric.public_key_der() == other.asymmetric.public_key_der()
-
 
 @dataclass
 class MultiRegionGroup:
