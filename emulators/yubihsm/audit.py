@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .defs import LOG_CAPACITY, NEVER_AUDITED, AuditMode, Command, Error
+from .defs import COMMAND_AUDIT_CODES, LOG_CAPACITY, NEVER_AUDITED, AuditMode, Command, Error
 from .errors import DeviceError
 
 NO_KEY = 0xFFFF
@@ -77,13 +77,20 @@ BOOT_LINE = (2, 0x00, 0x0000, 0xFFFF, 0x0000, 0x0000, 0x00, 0x00000000)
 
 
 class AuditLog:
-    """The log and its settings. ``reset`` writes the reset and boot lines."""
+    """The log and its settings. ``reset`` writes the reset and boot lines.
 
-    def __init__(self, capacity: int = LOG_CAPACITY) -> None:
+    ``audit_codes`` are the command codes the command-audit option knows, in the order the device
+    reports them; a setting for ECHO, DEVICE_INFO, SESSION_MESSAGE or GET_LOG_ENTRIES is kept and
+    reported but those commands are never written (a log that force audit fills could otherwise
+    not be read any more).
+    """
+
+    def __init__(self, capacity: int = LOG_CAPACITY, audit_codes: tuple[int, ...] = COMMAND_AUDIT_CODES) -> None:
         self.capacity = capacity
+        self.audit_codes = audit_codes
         self.entries: list[LogEntry] = []
         self.force = AuditMode.OFF
-        self.command_audit: dict[Command, AuditMode] = {}
+        self.command_audit: dict[int, AuditMode] = {}
         self.unlogged_boot = 0
         self.unlogged_auth = 0
         self._last_digest = b"\x00" * 16
@@ -93,7 +100,7 @@ class AuditLog:
         """Factory state: the reset line then the boot line; all settings off."""
         self.entries.clear()
         self.force = AuditMode.OFF
-        self.command_audit = {cmd: AuditMode.OFF for cmd in Command if cmd not in NEVER_AUDITED}
+        self.command_audit = dict.fromkeys(self.audit_codes, AuditMode.OFF)
         self.unlogged_boot = self.unlogged_auth = 0
         self._next_number = 1
         for line in (RESET_LINE, BOOT_LINE):
@@ -117,6 +124,8 @@ class AuditLog:
         return len(self.entries) >= self.capacity
 
     def is_audited(self, command: Command) -> bool:
+        if command in NEVER_AUDITED:
+            return False
         return self.command_audit.get(command, AuditMode.OFF) is not AuditMode.OFF
 
     def blocks(self, command: Command) -> bool:
@@ -160,9 +169,13 @@ class AuditLog:
             raise DeviceError(Error.INVALID_DATA, "force audit is fixed on")
         self.force = mode
 
-    def set_command(self, command: Command, mode: AuditMode) -> None:
-        if command in NEVER_AUDITED:
-            raise DeviceError(Error.INVALID_DATA, f"{command.name} cannot be audited")
-        if self.command_audit.get(command) is AuditMode.FIXED and mode is not AuditMode.FIXED:
-            raise DeviceError(Error.INVALID_DATA, f"audit of {command.name} is fixed on")
-        self.command_audit[command] = mode
+    def check_command(self, code: int, mode: AuditMode) -> None:
+        """``INVALID_DATA`` unless ``code`` may be set to ``mode`` (checked for every pair before any is set)."""
+        if code not in self.command_audit:
+            raise DeviceError(Error.INVALID_DATA, f"command {code:#04x} has no audit setting")
+        if self.command_audit[code] is AuditMode.FIXED and mode is not AuditMode.FIXED:
+            raise DeviceError(Error.INVALID_DATA, f"audit of command {code:#04x} is fixed on")
+
+    def set_command(self, code: int, mode: AuditMode) -> None:
+        self.check_command(code, mode)
+        self.command_audit[code] = mode

@@ -113,10 +113,23 @@ class Command(enum.IntEnum):
         return int(self) | 0x80
 
 
-# Commands that the device never writes to the audit log.
+# Commands that the device never writes to the audit log (their command-audit setting is still
+# accepted and reported: see COMMAND_AUDIT_CODES).
 NEVER_AUDITED = frozenset(
     {Command.ECHO, Command.DEVICE_INFO, Command.GET_LOG_ENTRIES, Command.SESSION_MESSAGE, Command.ERROR}
 )
+
+# The command-audit option of a firmware 2.4.0 device, in the order GET_OPTION reports it (Yubico's
+# "Set Command Audit Option" guide shows the 65 pairs). 0x07 and 0x09 are codes with no public
+# command; 0x73-0x77 (asymmetric wrap) exist from firmware 2.4.0 on.
+COMMAND_AUDIT_CODES: tuple[int, ...] = (
+    *(0x01, 0x03, 0x04, 0x05, 0x06, 0x07, 0x09, 0x08),
+    *(0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x55, 0x56, 0x48, 0x49, 0x57, 0x4A, 0x4B, 0x4C, 0x4D),
+    *(0x67, 0x4E, 0x4F, 0x50, 0x51, 0x52, 0x53, 0x54, 0x58, 0x59, 0x5A, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F, 0x60),
+    *(0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x68, 0x69, 0x6A, 0x6B, 0x6C, 0x0A, 0x6D, 0x6E, 0x6F, 0x70, 0x71),
+    *(0x72, 0x73, 0x74, 0x75, 0x76, 0x77),
+)
+ASYMMETRIC_WRAP_COMMANDS = frozenset({0x73, 0x74, 0x75, 0x76, 0x77})
 
 
 @enum.unique
@@ -313,6 +326,10 @@ class Capability(enum.IntFlag):
 
 ALL_CAPABILITIES = Capability((1 << 0x38) - 1)
 NO_CAPABILITIES = Capability(0)
+# The factory key has every bit set, named or not, in both capabilities and delegated capabilities
+# (GET_OBJECT_INFO of key 1 on a firmware 2.4.0 device: C = DC = ff..ff), so a key made with
+# yubihsm-shell's "-c all --delegated all" (all 64 bits) is within what it may delegate.
+FACTORY_CAPABILITIES = (1 << 64) - 1
 ALL_DOMAINS = 0xFFFF
 
 # The capability a session needs to delete an object of each type.

@@ -25,7 +25,16 @@ from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from . import attest, frames, keys, scp03
 from .audit import ERROR_RESULT, NO_KEY, AuditLog
 from .commands import HANDLERS, After, Context
-from .defs import FACTORY_PASSWORD, LOG_CAPACITY, Algorithm, Command, Error, ObjectType
+from .defs import (
+    ASYMMETRIC_WRAP_COMMANDS,
+    COMMAND_AUDIT_CODES,
+    FACTORY_PASSWORD,
+    LOG_CAPACITY,
+    Algorithm,
+    Command,
+    Error,
+    ObjectType,
+)
 from .errors import DeviceError
 from .frames import Frame
 from .objects import ObjectStore
@@ -38,6 +47,13 @@ DEFAULT_VERSION: Version = (2, 4, 0)
 DEFAULT_SERIAL = 20260001
 PART_NUMBER = "KMSCONFORM-SIM"
 ATTESTATION_EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+
+
+def _audit_codes(version: Version) -> tuple[int, ...]:
+    """The command-audit codes of a firmware version (asymmetric wrap arrived with 2.4.0)."""
+    if version >= (2, 4, 0):
+        return COMMAND_AUDIT_CODES
+    return tuple(code for code in COMMAND_AUDIT_CODES if code not in ASYMMETRIC_WRAP_COMMANDS)
 
 
 class ManualClock:
@@ -95,7 +111,7 @@ class Device:
         self.key_random: RandomSource | None = SeededRandom(seed + b"/keys") if seed is not None else None
         self.objects = ObjectStore()
         self.sessions = SessionTable()
-        self.audit = AuditLog(self.config.log_capacity)
+        self.audit = AuditLog(self.config.log_capacity, _audit_codes(self.config.version))
         self.enabled_algorithms: dict[Algorithm, bool] = dict.fromkeys(Algorithm, True)
         self._device_key = self._new_device_key()
         # The built-in attestation key (attesting id 0): the device key, with a fixed validity window

@@ -20,10 +20,10 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from .defs import (
-    ALL_CAPABILITIES,
     ALL_DOMAINS,
     DELETE_CAPABILITY,
     FACTORY_AUTH_KEY_ID,
+    FACTORY_CAPABILITIES,
     FACTORY_LABEL,
     LABEL_LENGTH,
     Algorithm,
@@ -136,8 +136,8 @@ class ObjectStore:
                 algorithm=Algorithm.AES128_YUBICO_AUTHENTICATION,
                 label=encode_label(FACTORY_LABEL.encode()),
                 domains=ALL_DOMAINS,
-                capabilities=int(ALL_CAPABILITIES),
-                delegated=int(ALL_CAPABILITIES),
+                capabilities=FACTORY_CAPABILITIES,
+                delegated=FACTORY_CAPABILITIES,
                 origin=Origin.IMPORTED,
                 size=40,
                 material=k_enc + k_mac,
@@ -147,16 +147,18 @@ class ObjectStore:
     def find(self, object_id: int, object_type: ObjectType) -> HsmObject | None:
         return self._objects.get((object_id, object_type))
 
-    def free_id(self, object_type: ObjectType) -> int:
+    def free_id(self) -> int:
+        """The lowest id no object of *any* type uses (what a device picks for id 0)."""
+        taken = {object_id for object_id, _ in self._objects}
         for candidate in range(1, MAX_OBJECT_ID + 1):
-            if (candidate, object_type) not in self._objects:
+            if candidate not in taken:
                 return candidate
         raise DeviceError(Error.STORAGE_FAILED, "no free object id")
 
     def add(self, obj: HsmObject) -> HsmObject:
-        """Store ``obj`` (id 0 picks a free id) with its next sequence number."""
+        """Store ``obj`` (id 0 picks an id free across all types) with its next sequence number."""
         if obj.id == 0:
-            obj = replace(obj, id=self.free_id(obj.type))
+            obj = replace(obj, id=self.free_id())
         if not 0 < obj.id <= MAX_OBJECT_ID:
             raise DeviceError(Error.INVALID_ID, f"object id {obj.id:#06x} is out of range")
         key = (obj.id, obj.type)

@@ -13,7 +13,6 @@ from ..defs import (
     Algorithm,
     AuditMode,
     Capability,
-    Command,
     Error,
     ListFilter,
     ObjectType,
@@ -230,14 +229,11 @@ def set_option(ctx: Context, payload: bytes) -> bytes:
         log.set_force(_audit_mode(value[0]))
         return b""
     if option == Option.COMMAND_AUDIT:
-        changes: list[tuple[Command, AuditMode]] = []
-        for code, mode in _pairs(value):
-            try:
-                changes.append((Command(code), _audit_mode(mode)))
-            except ValueError:
-                raise DeviceError(Error.INVALID_DATA, f"unknown command {code:#04x}") from None
-        for command, audit_mode in changes:
-            log.set_command(command, audit_mode)
+        changes = [(code, _audit_mode(mode)) for code, mode in _pairs(value)]
+        for code, audit_mode in changes:
+            log.check_command(code, audit_mode)
+        for code, audit_mode in changes:
+            log.set_command(code, audit_mode)
         return b""
     if option == Option.ALGORITHM_TOGGLE and ctx.device.version >= (2, 2, 0):
         toggles: dict[Algorithm, bool] = {}
@@ -261,7 +257,7 @@ def get_option(ctx: Context, payload: bytes) -> bytes:
     if payload[0] == Option.FORCE_AUDIT:
         return bytes([log.force])
     if payload[0] == Option.COMMAND_AUDIT:
-        return b"".join(bytes([cmd, log.command_audit.get(cmd, AuditMode.OFF)]) for cmd in sorted(log.command_audit))
+        return b"".join(bytes([code, mode]) for code, mode in log.command_audit.items())
     if payload[0] == Option.ALGORITHM_TOGGLE and ctx.device.version >= (2, 2, 0):
         return b"".join(bytes([alg, enabled]) for alg, enabled in sorted(ctx.device.enabled_algorithms.items()))
     # FIPS_MODE: not a FIPS device.

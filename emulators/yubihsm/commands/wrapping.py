@@ -33,17 +33,26 @@ from .base import (
 
 # -- wrap keys and wrapped objects ---------------------------------------------------------------
 def generate_wrap_key(ctx: Context, payload: bytes) -> bytes:
+    """An AES-CCM wrap key, or (firmware 2.4.0) an RSA wrap key for asymmetric wrap."""
     header, rest = _header(payload)
-    if len(rest) != 8 or header.algorithm not in AES_WRAP_ALGORITHMS:
-        raise DeviceError(Error.INVALID_DATA, "GENERATE_WRAP_KEY takes a header with an AES-CCM algorithm and DC(8)")
+    rsa_wrap = header.algorithm in RSA_ALGORITHMS and ctx.device.version >= (2, 4, 0)
+    if len(rest) != 8 or not (rsa_wrap or header.algorithm in AES_WRAP_ALGORITHMS):
+        raise DeviceError(
+            Error.INVALID_DATA, "GENERATE_WRAP_KEY takes a header with an AES-CCM or RSA algorithm and DC(8)"
+        )
     (delegated,) = struct.unpack("!Q", rest)
-    length = AES_WRAP_ALGORITHMS[header.algorithm]
     ctx.device.objects.check_create(
         ctx.permissions, Capability.GENERATE_WRAP_KEY, header.domains, header.capabilities, delegated
     )
-    secret = ctx.device.key_bytes(length)
+    ctx.device.require_enabled(header.algorithm)
+    material: Material
+    if rsa_wrap:
+        material, size = keys.generate(header.algorithm, ctx.device.key_random), keys.object_size(header.algorithm)
+    else:
+        length = AES_WRAP_ALGORITHMS[header.algorithm]
+        material, size = ctx.device.key_bytes(length), 8 + length
     return _create(
-        ctx, Capability.GENERATE_WRAP_KEY, header, ObjectType.WRAP_KEY, secret, 8 + length, Origin.GENERATED, delegated
+        ctx, Capability.GENERATE_WRAP_KEY, header, ObjectType.WRAP_KEY, material, size, Origin.GENERATED, delegated
     )
 
 
@@ -132,7 +141,9 @@ def wrap_data(ctx: Context, payload: bytes) -> bytes:
     key = _data_wrap_key(ctx, wrap_id, Capability.WRAP_DATA)
     assert isinstance(key.material, bytes)
     nonce = ctx.device.random(wrap.NONCE_LENGTH)
-    return nonce + AESCCM(key.material, tag_length=wrap.TAG_LENGTH).encrypt(nonce, data, None)
+    # The device encrypts a leading NUL byte with the data (and UNWRAP_DATA checks it): the
+    # blob is nonce(13) || CCM(00 || data) || tag(16), data + 30 bytes (YH_CCM_WRAP_OVERHEAD).
+    return nonce + AESCCM(key.material, tag_length=wrap.TAG_LENGTH).encrypt(nonce, b"\x00" + data, None)
 
 
 def unwrap_data(ctx: Context, payload: bytes) -> bytes:
@@ -141,14 +152,17 @@ def unwrap_data(ctx: Context, payload: bytes) -> bytes:
     wrap_id, blob = _id_and_rest(ctx, payload)
     key = _data_wrap_key(ctx, wrap_id, Capability.UNWRAP_DATA)
     assert isinstance(key.material, bytes)
-    if len(blob) < wrap.NONCE_LENGTH + wrap.TAG_LENGTH:
+    if len(blob) < wrap.NONCE_LENGTH + 1 + wrap.TAG_LENGTH:
         raise DeviceError(Error.INVALID_DATA, "wrapped data too short")
     try:
-        return AESCCM(key.material, tag_length=wrap.TAG_LENGTH).decrypt(
+        plain = AESCCM(key.material, tag_length=wrap.TAG_LENGTH).decrypt(
             blob[: wrap.NONCE_LENGTH], blob[wrap.NONCE_LENGTH :], None
         )
     except InvalidTag:
         raise DeviceError(Error.INVALID_DATA, "wrapped data does not authenticate") from None
+    if plain[:1] != b"\x00":
+        raise DeviceError(Error.INVALID_DATA, "wrapped data lacks its leading NUL byte")
+    return plain[1:]
 
 
 # -- asymmetric (RSA) wrap, firmware 2.4.0 ---------------------------------------------------------

@@ -23,7 +23,14 @@ from pytest_kmsconform.reference_impl.backends.yubihsm import verify_device_log 
 from yubihsm.core import LogEntry as DeviceLogEntry  # noqa: E402
 from yubihsm.defs import ALGORITHM, AUDIT, CAPABILITY, COMMAND, ERROR, OBJECT, ORIGIN  # noqa: E402
 from yubihsm.exceptions import YubiHsmAuthenticationError, YubiHsmDeviceError  # noqa: E402
-from yubihsm.objects import AsymmetricKey, AuthenticationKey, HmacKey, Opaque, WrapKey  # noqa: E402
+from yubihsm.objects import (  # noqa: E402
+    AsymmetricKey,
+    AuthenticationKey,
+    HmacKey,
+    Opaque,
+    PublicWrapKey,
+    WrapKey,
+)
 
 Connect = Callable[[], Any]
 
@@ -193,6 +200,82 @@ def test_export_and_import_wrapped(session: Any) -> None:
     with pytest.raises(YubiHsmDeviceError) as tampered:
         wrap.import_wrapped(blob[:-1] + bytes([blob[-1] ^ 1]))
     assert _code(tampered) == ERROR.INVALID_DATA
+
+
+def test_generated_rsa_wrap_key_imports_under_asymmetric_wrap(session: Any) -> None:
+    # yubihsm-shell generate-wrap-key -A rsa2048: a real device (firmware 2.4.0) generates it
+    wrap = WrapKey.generate(
+        session,
+        0,
+        "rsa wrap",
+        1,
+        CAPABILITY.IMPORT_WRAPPED,
+        ALGORITHM.RSA_2048,
+        CAPABILITY.SIGN_ECDSA | CAPABILITY.EXPORTABLE_UNDER_WRAP,
+    )
+    info = wrap.get_info()
+    assert (info.algorithm, info.origin, info.object_type) == (ALGORITHM.RSA_2048, ORIGIN.GENERATED, OBJECT.WRAP_KEY)
+    public_wrap = PublicWrapKey.put(
+        session,
+        0,
+        "its public half",
+        1,
+        CAPABILITY.EXPORT_WRAPPED,
+        CAPABILITY.SIGN_ECDSA | CAPABILITY.EXPORTABLE_UNDER_WRAP,
+        wrap.get_public_key(),
+    )
+    key = AsymmetricKey.generate(
+        session, 0, "moved", 1, CAPABILITY.SIGN_ECDSA | CAPABILITY.EXPORTABLE_UNDER_WRAP, ALGORITHM.EC_P256
+    )
+    public = _public(key)
+    blob = public_wrap.export_wrapped_rsa(key)
+    key.delete()
+    back: Any = wrap.import_wrapped_rsa(blob)
+    public.verify(back.sign_ecdsa(b"x"), b"x", ec.ECDSA(hashes.SHA256()))
+
+
+def test_wrap_data_adds_30_bytes_and_unwraps(session: Any) -> None:
+    # YH_CCM_WRAP_OVERHEAD = 1 + 13 + 16: an encrypted leading NUL, the nonce and the MAC
+    wrap = WrapKey.generate(
+        session, 0, "data", 1, CAPABILITY.WRAP_DATA | CAPABILITY.UNWRAP_DATA, ALGORITHM.AES128_CCM_WRAP, CAPABILITY.NONE
+    )
+    for data in (b"", b"x", os.urandom(100)):
+        blob = wrap.wrap_data(data)
+        assert len(blob) == len(data) + 30
+        assert wrap.unwrap_data(blob) == data
+    # a blob sealed without the leading NUL (as our simulator did before) is refused
+    raw = wrap.wrap_data(b"")
+    with pytest.raises(YubiHsmDeviceError) as caught:
+        wrap.unwrap_data(raw[:13] + raw[14:])
+    assert _code(caught) == ERROR.INVALID_DATA
+
+
+def test_authentication_key_with_every_capability_bit(session: Any, connect: Connect) -> None:
+    # yubihsm-shell "-c all --delegated all" sends all 64 bits; the factory key may delegate them
+    every = CAPABILITY(0xFFFF_FFFF_FFFF_FFFF)
+    key = AuthenticationKey.put_derived(session, 0, "all of it", 1, every, every, "pw")
+    info = key.get_info()
+    assert info.capabilities == info.delegated_capabilities == every
+    hsm = connect()
+    with hsm.create_session_derived(key.id, "pw") as second:
+        assert len(second.get_pseudo_random(8)) == 8
+    hsm.close()
+
+
+def test_generated_ids_are_free_across_types(session: Any) -> None:
+    Opaque.put(session, 2, "opaque at 2", 1, CAPABILITY.NONE, ALGORITHM.OPAQUE_DATA, b"o")
+    key = AsymmetricKey.generate(session, 0, "next", 1, CAPABILITY.SIGN_ECDSA, ALGORITHM.EC_P256)
+    hmac = HmacKey.generate(session, 0, "after", 1, CAPABILITY.SIGN_HMAC, ALGORITHM.HMAC_SHA256)
+    # 1 is the factory key, 2 the opaque object: neither type may reuse them
+    assert (key.id, hmac.id) == (3, 4)
+
+
+def test_command_audit_of_get_log_entries_is_accepted(session: Any) -> None:
+    session.set_command_audit({COMMAND.GET_LOG_ENTRIES: AUDIT.ON, COMMAND.ECHO: AUDIT.ON})
+    settings = session.get_command_audit()
+    assert settings[COMMAND.GET_LOG_ENTRIES] == AUDIT.ON and len(settings) == 65
+    before = session.get_log_entries()[2]
+    assert session.get_log_entries()[2] == before  # reading the log never fills it
 
 
 def test_audit_log_chain_verified_by_our_code_and_the_library(session: Any) -> None:

@@ -106,10 +106,18 @@ def test_ids_are_allocated_and_unique_per_type() -> None:
     second = store.add(_obj())
     assert (first.id, second.id) == (1, 2)
     same_id_other_type = store.add(_obj(1, otype=ObjectType.HMAC_KEY))
-    assert same_id_other_type.id == 1
+    assert same_id_other_type.id == 1  # an explicit id may be shared by objects of other types
     with pytest.raises(DeviceError) as caught:
         store.add(_obj(1))
     assert caught.value.code is Error.OBJECT_EXISTS
+
+
+def test_id_zero_picks_an_id_free_across_all_types() -> None:
+    store = ObjectStore()
+    store.add(_obj(1, otype=ObjectType.AUTHENTICATION_KEY))
+    store.add(_obj(2, otype=ObjectType.OPAQUE))
+    generated = store.add(_obj(0, otype=ObjectType.ASYMMETRIC_KEY))
+    assert generated.id == 3  # not 1 or 2, though no asymmetric key uses them
 
 
 def test_sequence_grows_when_an_id_is_reused() -> None:
@@ -205,8 +213,27 @@ def test_unaudited_commands_are_not_logged() -> None:
     log = AuditLog()
     log.reset()
     assert log.record(Command.SIGN_HMAC, 1, 1, 1, 1, 0xD3, 0) is None
+    # ECHO's setting is accepted (a real device takes it) but ECHO is still never written
+    log.set_command(Command.ECHO, AuditMode.ON)
+    assert log.command_audit[Command.ECHO] is AuditMode.ON
+    assert log.record(Command.ECHO, 1, 1, 1, 1, 0x81, 0) is None
     with pytest.raises(DeviceError):
-        log.set_command(Command.ECHO, AuditMode.ON)
+        log.set_command(0x02, AuditMode.ON)  # no such command code on the device
+
+
+def test_command_audit_knows_the_65_codes_of_the_device_in_its_order() -> None:
+    # Yubico's "Set Command Audit Option" guide: GET_OPTION command-audit on a fresh device
+    documented = (
+        "0100030004000500060007000900080040004100420043004400450046004700550056004800490057004a004b004c004d00"
+        "67004e004f0050005100520053005400580059005a005b005c005d005e005f00600061006200630064006500660068006900"
+        "6a006b006c000a006d006e006f0070007100720073007400750076007700"
+    )
+    log = AuditLog()
+    log.reset()
+    reported = b"".join(bytes([code, mode]) for code, mode in log.command_audit.items())
+    assert reported.hex() == documented and len(log.command_audit) == 65
+    for code in (Command.GET_LOG_ENTRIES, Command.SESSION_MESSAGE, Command.DEVICE_INFO, 0x07, 0x09):
+        log.set_command(code, AuditMode.ON)
 
 
 def test_force_audit_blocks_when_full_and_set_index_frees() -> None:
@@ -275,7 +302,8 @@ def test_device_reset_restores_factory_state(clock: ManualClock) -> None:
         ObjectType.AUTHENTICATION_KEY,
         defs.FACTORY_LABEL.encode(),
     )
-    assert only.capabilities == ALL and only.delegated == ALL and only.size == 40
+    # a firmware 2.4.0 device reports C = DC = ff..ff (all 64 bits) for its factory key
+    assert only.capabilities == only.delegated == 0xFFFF_FFFF_FFFF_FFFF and only.size == 40
 
 
 # -- layering ---------------------------------------------------------------------------------------

@@ -113,7 +113,8 @@ def test_get_object_info_of_factory_key(golden: Device) -> None:
     )
     assert (object_id, size, domains, otype, alg, seq, origin) == (1, 40, 0xFFFF, 2, 38, 0, 2)
     assert label.rstrip(b"\x00") == b"DEFAULT AUTHKEY CHANGE THIS ASAP"
-    assert caps == delegated == (1 << 56) - 1
+    # as a firmware 2.4.0 device reports it: every bit of both, named or not
+    assert caps == delegated == 0xFFFF_FFFF_FFFF_FFFF
 
 
 @pytest.mark.parametrize(

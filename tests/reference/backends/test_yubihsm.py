@@ -224,13 +224,22 @@ def test_signer_from_env_rejects_bad_configuration(
 
 def test_signer_from_env_over_an_hmac_key() -> None:
     with PROVIDER.start(namespace="hmac") as fresh:
+        from yubihsm.core import YubiHsm
+        from yubihsm.defs import ALGORITHM, CAPABILITY
+        from yubihsm.objects import HmacKey
+
         maker = key_backend_from_handle(fresh)
         asymmetric = maker.create_key(Algorithm.ED25519, "asym", None)
-        shared = maker.create_key(Algorithm.HMAC_SHA256, "é" * 30, None)  # 60 UTF-8 bytes: the label is cut
-        only_hmac = maker.create_key(Algorithm.HMAC_SHA256, "mac", None)
+        only_hmac = maker.create_key(Algorithm.HMAC_SHA256, "é" * 30, None)  # 60 UTF-8 bytes: the label is cut
         maker.close()
-        assert asymmetric.ref == shared.ref == "0x0001" and only_hmac.ref == "0x0002"  # ids are per type
-        env = {**fresh.env, "AUDIT_SIGNING_YUBIHSM_KEY_ID": shared.ref}
+        # ids are per type: an operator may give an HMAC key the id of an asymmetric key (id 0 never does)
+        hsm = YubiHsm(fresh.details["backend_factory"]())
+        with hsm.create_session_derived(1, "password") as session:
+            caps = CAPABILITY.SIGN_HMAC | CAPABILITY.VERIFY_HMAC
+            HmacKey.generate(session, int(asymmetric.ref, 16), "shared", 1, caps, ALGORITHM.HMAC_SHA256)
+        hsm.close()
+        assert asymmetric.ref != only_hmac.ref
+        env = {**fresh.env, "AUDIT_SIGNING_YUBIHSM_KEY_ID": asymmetric.ref}
         with pytest.raises(ConfigurationError, match="both an asymmetric and an HMAC key"):
             signer_from_env(env)
         for signer in (
