@@ -36,6 +36,7 @@ MOCK: Final = "mock"
 AWS_KMS: Final = "aws-kms"
 VAULT: Final = "vault"
 YUBIHSM: Final = "yubihsm"
+PKCS11: Final = "pkcs11"
 SIGNING_PROXY: Final = "signing-proxy"
 GCP_KMS: Final = "gcp-kms"
 AZURE_KEYVAULT: Final = "azure-keyvault"
@@ -269,6 +270,22 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
             "AZURE_KEYVAULT_ACCESS_TOKEN",
             "AZURE_KEYVAULT_VERIFY_CHALLENGE_RESOURCE",
         ),
+    ),
+    BackendKind(
+        name=PKCS11,
+        description="a PKCS#11 token (a real SoftHSM2 token made for the run, or any module, e.g. an HSM's)",
+        backends=(
+            Backend(PKCS11, _ref("emulators.pkcs11.provider", "PROVIDER")),
+            Backend("pkcs11-module", _ref("emulators.pkcs11.provider", "MODULE_PROVIDER")),
+        ),
+        key_backend=KeyBackendSource(_ref("reference_impl.backends.pkcs11", "key_backend_from_env")),
+        selection=EnvSelection(
+            variables=("PKCS11_MODULE", "PKCS11_TOKEN_LABEL", "AUDIT_SIGNING_PKCS11_KEY_LABEL"),
+            precedence=47,
+            signer=_ref("reference_impl.backends.pkcs11", "signer_from_env"),
+            extra="pkcs11",
+        ),
+        client_env=("PKCS11_MODULE", "PKCS11_TOKEN_LABEL", "PKCS11_PIN", "SOFTHSM2_CONF"),
     ),
     BackendKind(
         name=LOCAL,

@@ -35,6 +35,8 @@ _HELP = {
     "admin_key": "admin key for the optional /admin/* endpoints of an http(s):// implementation",
     "impl_timeout": "seconds to wait for each answer of an http(s):// or cmd: implementation",
     "yubihsm_url": "yubihsm-connector URL of a real YubiHSM 2 for the opt-in 'yubihsm-connector' backend",
+    "pkcs11_module": "PKCS#11 module (.so) of a real token for the opt-in 'pkcs11-module' backend "
+    "(token label and PIN from KMSCONFORM_PKCS11_TOKEN_LABEL and KMSCONFORM_PKCS11_PIN)",
 }
 
 INI_KEYS: dict[str, str] = {
@@ -48,6 +50,7 @@ INI_KEYS: dict[str, str] = {
     "admin_key": "kmsconform_admin_key",
     "impl_timeout": "kmsconform_impl_timeout",
     "yubihsm_url": "kmsconform_yubihsm_url",
+    "pkcs11_module": "kmsconform_pkcs11_module",
 }
 ENV_KEYS: dict[str, str] = {
     "enable": "KMSCONFORM",
@@ -61,6 +64,7 @@ ENV_KEYS: dict[str, str] = {
     "admin_key": "SIGNING_PROXY_ADMIN_KEY",
     "impl_timeout": "KMSCONFORM_IMPL_TIMEOUT",
     "yubihsm_url": "KMSCONFORM_YUBIHSM_URL",
+    "pkcs11_module": "KMSCONFORM_PKCS11_MODULE",
 }
 
 
@@ -130,7 +134,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=_HELP["audit_records"],
     )
-    for key, metavar in (("api_key", "KEY"), ("admin_key", "KEY"), ("impl_timeout", "SECONDS"), ("yubihsm_url", "URL")):
+    for key, metavar in (
+        ("api_key", "KEY"),
+        ("admin_key", "KEY"),
+        ("impl_timeout", "SECONDS"),
+        ("yubihsm_url", "URL"),
+        ("pkcs11_module", "PATH"),
+    ):
         group.addoption(
             f"--kmsconform-{key.replace('_', '-')}",
             dest=f"kmsconform_{key}",
@@ -144,7 +154,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(INI_KEYS["report"], _HELP["report"], type="string", default=None)
     parser.addini(INI_KEYS["revocation_window"], _HELP["revocation_window"], type="string", default=None)
     parser.addini(INI_KEYS["audit_records"], _HELP["audit_records"], type="string", default=None)
-    for key in ("api_key", "admin_key", "impl_timeout", "yubihsm_url"):
+    for key in ("api_key", "admin_key", "impl_timeout", "yubihsm_url", "pkcs11_module"):
         parser.addini(INI_KEYS[key], _HELP[key], type="string", default=None)
 
 
@@ -242,6 +252,12 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
         if not url.startswith(("http://", "https://")):
             raise pytest.UsageError(f"--kmsconform-yubihsm-url: expected an http(s):// URL, got {url!r}")
         backend_options["yubihsm-connector"] = {"url": url}
+    pkcs11_module = get("pkcs11_module", None)
+    if pkcs11_module is not None and str(pkcs11_module).strip():
+        module = str(pkcs11_module).strip()
+        if not Path(module).is_file():
+            raise pytest.UsageError(f"--kmsconform-pkcs11-module: no PKCS#11 module (shared library) at {module!r}")
+        backend_options["pkcs11-module"] = {"module": module}
     return KmsconformConfig(
         enabled=enabled,
         impl=impl,

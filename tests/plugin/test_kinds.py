@@ -17,13 +17,14 @@ SEED_001 = ["aws-kms", "signing-proxy", "vault", "yubihsm", "local", "mock"]
 
 def test_builtin_kinds() -> None:
     assert [n for n in kinds.names() if n in SEED_001] == SEED_001
-    assert kinds.names()[:8] == [
+    assert kinds.names()[:9] == [
         "aws-kms",
         "signing-proxy",
         "vault",
         "yubihsm",
         "gcp-kms",
         "azure-keyvault",
+        "pkcs11",
         "local",
         "mock",
     ]
@@ -35,9 +36,13 @@ def test_builtin_kinds() -> None:
 def test_seed_001_precedence() -> None:
     order = [kind.name for kind, _ in kinds.by_precedence()]
     assert [n for n in order if n in SEED_001] == SEED_001
-    # seed 002's Cloud KMS (42) and Azure Key Vault (45): after YubiHSM, before the fallbacks
-    assert order[:8] == ["aws-kms", "signing-proxy", "vault", "yubihsm", "gcp-kms", "azure-keyvault", "local", "mock"]
+    # seed 002's Cloud KMS (42) and Azure Key Vault (45), then PKCS#11 (47): after YubiHSM, before the fallbacks
+    later = ["gcp-kms", "azure-keyvault", "pkcs11"]
+    assert order[:9] == ["aws-kms", "signing-proxy", "vault", "yubihsm", *later, "local", "mock"]
     env = {
+        "PKCS11_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
+        "PKCS11_TOKEN_LABEL": "t",
+        "AUDIT_SIGNING_PKCS11_KEY_LABEL": "k",
         "MOCK_AUDIT_SIGNING_KEY": "m",
         "AUDIT_SIGNING_KEY": "k",
         "YUBIHSM_CONNECTOR_URL": "http://x",
@@ -49,7 +54,8 @@ def test_seed_001_precedence() -> None:
     }
     choice = choose_signer(env)
     assert choice is not None
-    assert (choice.backend, choice.ignored) == ("aws-kms", ("signing-proxy", "vault", "yubihsm", "local", "mock"))
+    ignored = ("signing-proxy", "vault", "yubihsm", "pkcs11", "local", "mock")
+    assert (choice.backend, choice.ignored) == ("aws-kms", ignored)
     assert fallback_kinds() == {"local", "mock"}
 
 
