@@ -113,8 +113,9 @@ class FaultSupport:
     :param vocabulary: reference to its ``FaultVocabulary`` (realistic errors, operation names,
         where the signature sits in an answer).
     :param signatures_on_wire: whether an answer's signature can be flipped on the wire (not for
-        the YubiHSM, whose signatures travel encrypted and MACed); the reliability suite (REL)
-        runs on kinds where this holds.
+        the YubiHSM, whose signatures travel encrypted and MACed); the reliability checks that flip
+        a signature (KC-REL-007/008) run only on kinds where this holds, the others on every kind
+        with fault support.
     """
 
     vocabulary: Ref

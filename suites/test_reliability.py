@@ -4,9 +4,12 @@ signature, never loses an acknowledged record, never duplicates one on retry, ke
 bounded, raises on failure, and survives throttling with backoff.
 
 Faults are injected on the wire (:mod:`pytest_kmsconform.emulators.faults`), so these checks apply
-to backends reached over HTTP: ``aws-kms``, ``vault``, ``signing-proxy``. In-process backends
-(``local``, ``mock``) and the YubiHSM (whose signatures travel encrypted) are not applicable here;
-the reference implementation is tested on them with the in-process hook in ``tests/reliability``.
+to backends reached over HTTP: ``aws-kms``, ``vault``, ``signing-proxy``, ``gcp-kms`` and ``yubihsm`` (its
+connector: the device's own error frames such as ``SESSIONS_FULL``, connector errors, resets and
+stalls of the ``SESSION_MESSAGE`` that carries each sign command). The YubiHSM's signatures travel
+encrypted and MACed (SCP03), so the two checks that flip a signature on the wire (KC-REL-007/008)
+are not applicable there. In-process backends (``local``, ``mock``, ``pkcs11``) are not applicable
+here; the reference implementation is tested on them with the in-process hook in ``tests/reliability``.
 """
 
 from __future__ import annotations
@@ -34,11 +37,16 @@ from pytest_kmsconform.implementation import short_label
 SIGN, AUDIT_LOG = Capability.SIGN, Capability.AUDIT_LOG
 SIGN_OPERATIONS = ["Sign", "GenerateMac", "transit/sign", "transit/hmac", "/sign/hash", "/sign/canonical"]
 SIGN_OPERATIONS += ["AsymmetricSign", "MacSign"]  # gcp-kms
+# YubiHSM: commands travel encrypted (SCP03) inside SESSION_MESSAGE, so the proxy sees only the outer
+# frame; while a rig appends, the signer's session messages are its sign commands.
+SIGN_OPERATIONS.append("SESSION_MESSAGE")
 SEED = 10
 APPENDS = 4
 APPEND_BOUND_S = 60.0
 """No append may take longer than this under any fault (retries must be bounded in time)."""
 CALLS_PER_APPEND_BOUND = 30
+FLIPS_SIGNATURES = frozenset({"test_corrupt_signature_never_committed", "test_some_corrupt_signatures"})
+"""Checks whose fault flips a signature on the wire."""
 """No append may call the backend's sign operation more often than this (bounded retries)."""
 
 
@@ -79,10 +87,13 @@ class Rig:
         return audit_problems(records, outcome.acked, verify)
 
 
-def fault_proxy_applies(kind: str) -> bool:
-    """Whether the fault proxy can stand in front of ``kind`` and flip its signatures on the wire."""
+def fault_proxy_applies(kind: str, *, flips_signatures: bool = False) -> bool:
+    """Whether the fault proxy can stand in front of ``kind`` (and, with ``flips_signatures``, flip
+    its signatures on the wire)."""
     found = kinds.find(kind)
-    return found is not None and found.faults is not None and found.faults.signatures_on_wire
+    if found is None or found.faults is None:
+        return False
+    return found.faults.signatures_on_wire or not flips_signatures
 
 
 def sign_rule(**rule: Any) -> dict[str, Any]:
@@ -103,6 +114,12 @@ def fault_rig(
         pytest.skip(
             f"{NA_PREFIX}backend {target.backend} ({target.kind}) is not reached over HTTP, so the fault proxy "
             "cannot stand in front of it"
+        )
+    flips = getattr(request.node, "originalname", "") in FLIPS_SIGNATURES
+    if flips and not fault_proxy_applies(target.kind, flips_signatures=True):
+        pytest.skip(
+            f"{NA_PREFIX}backend {target.backend} ({target.kind}) sends its signatures encrypted and MACed "
+            "(SCP03): a bit flipped on the wire breaks the session MAC, not the signature"
         )
     assert target.alg is not None
     handle = require_backend(kmsconform_backend_pool, target.backend)

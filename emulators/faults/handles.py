@@ -14,7 +14,7 @@ from .errors import FaultPlanError
 from .plan import FaultPlan
 from .proxy import FaultProxy
 
-BYPASSING_DETAILS = frozenset({"client_factory", "client"})
+BYPASSING_DETAILS = frozenset({"client_factory", "client", "backend_factory"})  # yubihsm: in-process device
 
 
 def _netlocs(url: str) -> list[str]:
