@@ -16,3 +16,6 @@ test -s .external/yubihsm-3.1.2.tar.gz
 # the Key Vault emulator (tests/external/azure_keyvault); the version is the azure extra's pin
 "$py" -m pip download --quiet --no-binary :all: --no-deps --dest .external "azure-keyvault-keys==4.11.3"
 test -s .external/azure_keyvault_keys-4.11.3.tar.gz
+# python-pkcs11 0.10.1 sdist: its own test suite tests/ (tests/external/pkcs11), run against our SoftHSM2 token
+"$py" -m pip download --quiet --no-binary :all: --no-deps --dest .external "python-pkcs11==0.10.1"
+test -s .external/python_pkcs11-0.10.1.tar.gz

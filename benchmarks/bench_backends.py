@@ -88,6 +88,12 @@ def azure_keyvault() -> AbstractContextManager[Signer]:
     return _provider_signer("azure-keyvault", make)
 
 
+def pkcs11_softhsm() -> AbstractContextManager[Signer]:
+    from pytest_kmsconform.reference_impl.backends.pkcs11 import backend_from_env
+
+    return _provider_signer("pkcs11", lambda h: _ring(backend_from_env(h.env)))
+
+
 def signing_proxy() -> AbstractContextManager[Signer]:
     from pytest_kmsconform.reference_impl.backends.signing_proxy import signer_from_handle
 
@@ -119,6 +125,7 @@ PATHS: dict[str, SignerFactory] = {
     "azure-keyvault (emulator, HTTPS, azure-keyvault-keys, P-256)": azure_keyvault,
     "gcp-kms (emulator, REST)": gcp_kms_rest,
     "gcp-kms (emulator, gRPC)": gcp_kms_grpc,
+    "pkcs11 (SoftHSM2 token, python-pkcs11)": pkcs11_softhsm,
 }
 
 

@@ -87,6 +87,74 @@ def _aws_p256_first_sign(name: str) -> None:
         RingSigner(ring).sign_digest(DIGEST)
 
 
+def _pkcs11_fresh_token_first_sign() -> None:
+    """A new SoftHSM2 token (directory, conf, softhsm2-util), the module re-initialised on it, one
+    Ed25519 key and the first sign: what the first pkcs11 backend of a process (xdist worker) pays.
+    (Later starts in the same process reuse its token.)"""
+    import shutil
+
+    from pytest_kmsconform.emulators.pkcs11 import softhsm
+    from pytest_kmsconform.reference_impl.backends.pkcs11 import Pkcs11Backend
+
+    token = softhsm.create_token()
+    try:
+        backend = Pkcs11Backend(str(token.module), token.label, token.pin, softhsm_conf=str(token.conf))
+        try:
+            ring = KeyRing(backend, Algorithm.ED25519, "bench")
+            ring.rotate()
+            RingSigner(ring).sign_digest(DIGEST)
+        finally:
+            backend.close()
+    finally:
+        shutil.rmtree(token.directory, ignore_errors=True)
+
+
+def _pkcs11_rsa_keygen() -> None:
+    from pytest_kmsconform.reference_impl.backends.pkcs11 import backend_from_env
+
+    with backend_registry.get("pkcs11").start(namespace="bench") as handle:
+        backend = backend_from_env({**handle.env, "KMSCONFORM_PKCS11_RSA_SPARE": "0"})
+        try:
+            backend.create_key(Algorithm.RSA_SHA256, "bench-rsa", None)
+        finally:
+            backend.close()
+
+
+def _cryptography_rsa_keygen() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pkcs11_results(repeats: int, local: float) -> list[BenchResult]:
+    reason = backend_registry.get("pkcs11").unavailable_reason()
+    if reason is not None:
+        print(f"  skipped pkcs11: {reason}")
+        return []
+    fresh = _median_seconds(_pkcs11_fresh_token_first_sign, repeats)
+    rsa_repeats = max(3, repeats)
+    token_rsa = _median_seconds(_pkcs11_rsa_keygen, rsa_repeats)
+    host_rsa = _median_seconds(_cryptography_rsa_keygen, rsa_repeats)
+    return [
+        BenchResult(
+            "start-up to first sign: pkcs11 (new SoftHSM2 token, python-pkcs11)",
+            fresh * 1000,
+            "ms",
+            "local in-memory key",
+            local * 1000,
+            notes={"repeats": repeats},
+        ),
+        BenchResult(
+            "key generation: pkcs11 RSA-2048 on the SoftHSM2 token (no spare)",
+            token_rsa * 1000,
+            "ms",
+            "pyca/cryptography RSA-2048 generation",
+            host_rsa * 1000,
+            notes={"repeats": rsa_repeats},
+        ),
+    ]
+
+
 def run(repeats: int) -> list[BenchResult]:
     local = _median_seconds(_local_first_sign, repeats)
     pairs: list[tuple[str, str, Callable[[], None], str, Callable[[], None]]] = [
@@ -151,6 +219,7 @@ def run(repeats: int) -> list[BenchResult]:
                 notes={"repeats": repeats},
             )
         )
+    results += _pkcs11_results(repeats, local)
     localstack_reason = backend_registry.get("localstack").unavailable_reason()
     if localstack_reason is None:
         ours = _median_seconds(lambda: _aws_p256_first_sign("aws-kms"), repeats)
