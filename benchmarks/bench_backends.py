@@ -59,15 +59,15 @@ def moto_http() -> AbstractContextManager[Signer]:
 
 
 def openbao_transit() -> AbstractContextManager[Signer]:
-    from pytest_kmsconform.reference_impl.backends.vault import key_backend_from_handle
+    from pytest_kmsconform.key_backends import key_backend_for
 
-    return _provider_signer("vault", lambda h: _ring(key_backend_from_handle(h)))
+    return _provider_signer("vault", lambda h: _ring(key_backend_for(h)))
 
 
 def yubihsm_in_process() -> AbstractContextManager[Signer]:
-    from pytest_kmsconform.reference_impl.backends.yubihsm import key_backend_from_handle
+    from pytest_kmsconform.key_backends import key_backend_for
 
-    return _provider_signer("yubihsm", lambda h: _ring(key_backend_from_handle(h)))
+    return _provider_signer("yubihsm", lambda h: _ring(key_backend_for(h)))
 
 
 def yubihsm_http() -> AbstractContextManager[Signer]:
@@ -95,9 +95,9 @@ def pkcs11_softhsm() -> AbstractContextManager[Signer]:
 
 
 def signing_proxy() -> AbstractContextManager[Signer]:
-    from pytest_kmsconform.reference_impl.backends.signing_proxy import signer_from_handle
+    from pytest_kmsconform.reference_impl.backends.signing_proxy import signer_from_env
 
-    return _provider_signer("signing-proxy", signer_from_handle, backend="local", alg="ed25519")
+    return _provider_signer("signing-proxy", lambda h: signer_from_env(h.env), backend="local", alg="ed25519")
 
 
 def gcp_kms_rest() -> AbstractContextManager[Signer]:

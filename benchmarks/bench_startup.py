@@ -79,10 +79,10 @@ def _bare_openbao_healthy() -> None:
 
 def _aws_p256_first_sign(name: str) -> None:
     """P-256: LocalStack 4.13.1 has no ECC_NIST_EDWARDS25519 key spec."""
-    from pytest_kmsconform.reference_impl.backends.aws_kms import key_backend_from_handle
+    from pytest_kmsconform.key_backends import key_backend_for
 
     with backend_registry.get(name).start(namespace="bench") as handle:
-        ring = KeyRing(key_backend_from_handle(handle), Algorithm.ECDSA_P256_SHA256, "bench")
+        ring = KeyRing(key_backend_for(handle), Algorithm.ECDSA_P256_SHA256, "bench")
         ring.rotate()
         RingSigner(ring).sign_digest(DIGEST)
 

@@ -8,10 +8,12 @@ manager yielding a :class:`BackendHandle`. Handles are what fixtures pass to ada
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar, runtime_checkable
+
+D = TypeVar("D")
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,13 @@ class BackendHandle:
     :param version: the backend's version string for reports (``moto 5.2.5``, ``OpenBao 2.7.2``).
     :param namespace: a per-run, per-worker prefix for names created on the backend.
     :param url: the loopback URL, when the backend is reached over HTTP.
-    :param details: in-process objects (clients, device models) for same-process adapters.
+    :param details: typed in-process objects for same-process adapters, one small frozen class per
+        kind defined next to its provider (``AwsKmsDetails`` with a bound client factory,
+        ``YubiHsmDetails`` with the device, ``FaultProxyDetails`` behind the fault proxy...); read
+        them with :meth:`detail` / :meth:`require_detail`. A details class may define
+        ``behind_proxy() -> Self | None``: what stays valid when the handle is reached through a
+        proxy (in-process shortcuts that would bypass it are dropped).
+    :param check: called when the pool stops the backend; raises server-side assertion errors.
     """
 
     name: str
@@ -35,7 +43,22 @@ class BackendHandle:
     version: str
     namespace: str = "kmsconform"
     url: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: tuple[object, ...] = ()
+    check: Callable[[], object] | None = None
+
+    def detail(self, cls: type[D]) -> D | None:
+        """The handle's details of class ``cls``, or ``None``."""
+        for item in self.details:
+            if isinstance(item, cls):
+                return item
+        return None
+
+    def require_detail(self, cls: type[D]) -> D:
+        """The handle's details of class ``cls``. :raises LookupError: it has none."""
+        found = self.detail(cls)
+        if found is None:
+            raise LookupError(f"backend {self.name} (kind {self.kind}) carries no {cls.__name__}")
+        return found
 
 
 @runtime_checkable

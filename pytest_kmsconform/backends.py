@@ -101,9 +101,8 @@ class BackendPool:
                 ns = f"{self.namespace}-{name}".replace("_", "-")
                 handle = self._stack.enter_context(provider.start(namespace=ns, port=0, options=options))
                 state = BackendState(name, handle, None, None, time.monotonic() - start)
-                check = handle.details.get("check")
-                if callable(check):
-                    self._checks.append(check)
+                if handle.check is not None:
+                    self._checks.append(handle.check)
             except Exception as exc:  # any start failure is reported on every check of this backend
                 state = BackendState(name, None, None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
         self._states[name] = state

@@ -9,7 +9,7 @@ such details (behind the fault proxy, for instance); the env builder is then use
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
@@ -38,3 +38,46 @@ def key_backend_for(handle: BackendHandle) -> KeyBackend:
         if backend is not None:
             return backend
     return key_backend_from_env(kind.name, handle.env, handle.namespace)
+
+
+# -- the bridges named in the table of kinds (in-process accelerators) ----------------------------
+def aws_kms_from_handle(handle: BackendHandle) -> KeyBackend | None:
+    """An ``AwsKmsBackend`` through the handle's bound client factory, without the algorithms the
+    backend declares it cannot do (LocalStack: Ed25519); ``None`` without :class:`AwsKmsDetails`."""
+    _check_kind(handle, kinds.AWS_KMS)
+    from pytest_kmsconform.emulators.aws_kms.provider import AwsKmsDetails
+    from pytest_kmsconform.reference_impl.backends.aws_kms import AwsKmsBackend
+
+    details = handle.detail(AwsKmsDetails)
+    if details is None:
+        return None
+    return AwsKmsBackend(kms_client_for(handle), namespace=handle.namespace, unsupported=dict(details.unsupported))
+
+
+def kms_client_for(handle: BackendHandle) -> Any:
+    """A boto3 KMS client for an ``aws-kms`` kind handle: its bound factory, else from its env lines."""
+    _check_kind(handle, kinds.AWS_KMS)
+    from pytest_kmsconform.emulators.aws_kms.provider import AwsKmsDetails
+    from pytest_kmsconform.reference_impl.backends.aws_kms import client_from_env
+
+    details = handle.detail(AwsKmsDetails)
+    if details is not None and details.client_factory is not None:
+        return details.client_factory()
+    return client_from_env(handle.env)
+
+
+def yubihsm_from_handle(handle: BackendHandle) -> KeyBackend | None:
+    """A ``YubiHsmBackend`` on the simulator in this process (no HTTP); ``None`` without one."""
+    _check_kind(handle, kinds.YUBIHSM)
+    from pytest_kmsconform.emulators.yubihsm.provider import YubiHsmDetails
+    from pytest_kmsconform.reference_impl.backends.yubihsm import backend_over
+
+    details = handle.detail(YubiHsmDetails)
+    if details is None or details.backend_factory is None:
+        return None
+    return backend_over(details.backend_factory, handle.env)
+
+
+def _check_kind(handle: BackendHandle, kind: str) -> None:
+    if handle.kind != kind:
+        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not {kind}")

@@ -174,7 +174,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
         ),
         key_backend=KeyBackendSource(
             _ref("reference_impl.backends.aws_kms", "key_backend_from_env"),
-            _ref("reference_impl.backends.aws_kms", "key_backend_from_handle"),
+            "pytest_kmsconform.key_backends:aws_kms_from_handle",
         ),
         selection=EnvSelection(
             variables=("AUDIT_SIGNING_KMS_KEY_ID",),
@@ -226,7 +226,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
         ),
         key_backend=KeyBackendSource(
             _ref("reference_impl.backends.yubihsm", "key_backend_from_env"),
-            _ref("reference_impl.backends.yubihsm", "key_backend_from_handle"),
+            "pytest_kmsconform.key_backends:yubihsm_from_handle",
         ),
         selection=EnvSelection(
             variables=("YUBIHSM_CONNECTOR_URL", "AUDIT_SIGNING_YUBIHSM_KEY_ID"),

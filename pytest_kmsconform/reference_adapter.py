@@ -33,7 +33,7 @@ from pytest_kmsconform.adapter import (
 )
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.capabilities import Capabilities, Capability
-from pytest_kmsconform.key_backends import key_backend_for
+from pytest_kmsconform.key_backends import key_backend_for, kms_client_for
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.audit.archive import export_archive
 from pytest_kmsconform.reference_impl.audit.store import SqliteAuditStore
@@ -94,9 +94,9 @@ class ProxyAdapterSigner(DelegatingSigner):
     attached audit logs from here, since the proxy keeps its own ring."""
 
     def __init__(self, handle: BackendHandle) -> None:
-        from pytest_kmsconform.reference_impl.backends.signing_proxy import SigningProxyAdmin, signer_from_handle
+        from pytest_kmsconform.reference_impl.backends.signing_proxy import SigningProxyAdmin, signer_from_env
 
-        client = signer_from_handle(handle)
+        client = signer_from_env(handle.env)
         admin_key = handle.env.get("SIGNING_PROXY_ADMIN_KEY")
         self.admin = SigningProxyAdmin(client, admin_key) if admin_key else None
         # Transient proxy failures (429, 5xx, resets) are retried with bounded backoff.
@@ -168,12 +168,9 @@ class ReferenceEnvelopeStore:
     def __init__(self, handle: BackendHandle, path: Path, kms_key_id: str) -> None:
         if handle.kind != kinds.AWS_KMS:
             raise ConfigurationError(f"envelope persistence needs an aws-kms backend, not {handle.kind}")
-        from pytest_kmsconform.reference_impl.backends.aws_kms import client_from_env
         from pytest_kmsconform.reference_impl.envelope import EnvelopeStore
 
-        factory = handle.details.get("client_factory")
-        client = factory() if factory is not None else client_from_env(handle.env)
-        self.store = EnvelopeStore(client, kms_key_id, path)
+        self.store = EnvelopeStore(kms_client_for(handle), kms_key_id, path)
 
     def seal(self, record_id: int, private_key_pem: bytes) -> None:
         self.store.seal(record_id, private_key_from_pem_or_der(private_key_pem))

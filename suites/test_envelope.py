@@ -21,7 +21,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.backends.aws_kms import client_from_env
 from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der, private_key_pem, public_key_pem
 from pytest_kmsconform.reference_impl.primitives import (
     PrivateKey,
@@ -40,6 +39,7 @@ from pytest_kmsconform.backends import SKIP_PREFIX, BackendPool, require_backend
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.checks import Target
 from pytest_kmsconform.implementation import implementation_calls
+from pytest_kmsconform.key_backends import kms_client_for
 from pytest_kmsconform.options import get_config
 
 ENVELOPE = Capability.ENVELOPE
@@ -50,8 +50,7 @@ TABLE = "enclave_master_keys"
 
 def kms_client(handle: BackendHandle) -> Any:
     """The suite's own KMS client (to create, disable and delete KEKs), not the implementation's."""
-    factory = handle.details.get("client_factory")
-    return factory() if factory is not None else client_from_env(handle.env)
+    return kms_client_for(handle)
 
 
 @dataclass

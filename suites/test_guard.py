@@ -16,9 +16,11 @@ import pytest
 
 from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import Implementation
+from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.backends import SKIP_PREFIX, BackendPool, require_backend
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.implementation import Memo
+from pytest_kmsconform.key_backends import kms_client_for
 from pytest_kmsconform.options import get_config
 
 GUARD, SERVICE_COMMAND = Capability.GUARD, Capability.SERVICE_COMMAND
@@ -103,13 +105,13 @@ def _backend_env(pool: BackendPool, memo: Memo, configured: str, selected: tuple
     handle = require_backend(pool, name)
     env = dict(handle.env)
     if configured == "kms":
-        env["AUDIT_SIGNING_KMS_KEY_ID"] = memo.get(("guard-kms-key", name), lambda: _create_kms_key(handle.details))
+        env["AUDIT_SIGNING_KMS_KEY_ID"] = memo.get(("guard-kms-key", name), lambda: _create_kms_key(handle))
         env["AUDIT_SIGNING_ALG"] = "ecdsa-p256-sha256"
     return env
 
 
-def _create_kms_key(details: Mapping[str, Any]) -> str:
-    client = details["client_factory"]()
+def _create_kms_key(handle: BackendHandle) -> str:
+    client = kms_client_for(handle)
     meta = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="kmsconform guard check")
     return str(meta["KeyMetadata"]["KeyId"])
 

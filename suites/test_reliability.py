@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from pytest_kmsconform.emulators.faults import FaultProxy, plan_from_dict
-from pytest_kmsconform.emulators.faults.handles import faulted_handle
+from pytest_kmsconform.emulators.faults.handles import FaultProxyDetails, faulted_handle
 from pytest_kmsconform.emulators.faults.invariants import Outcome, audit_problems, drive
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.verifier import Verifier
@@ -132,7 +132,7 @@ def fault_rig(
         try:
             log = kmsconform_impl.audit_log(signer, tmp_path / "audit")
             try:
-                yield Rig(faulted.details["fault_proxy"], signer, log, target)
+                yield Rig(faulted.require_detail(FaultProxyDetails).fault_proxy, signer, log, target)
             finally:
                 log.close()
         finally:

@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kmsconform.emulators.containers import docker_unreachable_reason
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
+from .provider import AwsKmsDetails
 from .server import DEFAULT_REGION
 
 VERSION = "4.13.1"
@@ -50,7 +52,7 @@ START_TIMEOUT = 60.0
 STOP_GRACE = 5.0
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# kmsconform algorithm -> why LocalStack cannot do it (handles carry it as details["unsupported"])
+# kmsconform algorithm -> why LocalStack cannot do it (handles carry it as AwsKmsDetails.unsupported)
 UNSUPPORTED = {"ed25519": f"LocalStack {VERSION} has no ECC_NIST_EDWARDS25519 key spec (issue #13886)"}
 
 
@@ -206,6 +208,14 @@ def _client_factory(url: str, region: str) -> Any:
 
 
 @dataclass(frozen=True)
+class LocalStackRun:
+    """How this LocalStack was run: ``mode`` (``docker`` or ``host``) and its start-up time."""
+
+    mode: str
+    startup_seconds: float
+
+
+@dataclass(frozen=True)
 class LocalStackProvider:
     name: str = "localstack"
     kind: str = kinds.AWS_KMS
@@ -257,12 +267,13 @@ class LocalStackProvider:
                 version=f"LocalStack {VERSION} ({mode})",
                 namespace=namespace,
                 url=url,
-                details={
-                    "client_factory": _client_factory(url, DEFAULT_REGION),
-                    "mode": mode,
-                    "startup_seconds": seconds,
-                    "unsupported": dict(UNSUPPORTED),
-                },
+                details=(
+                    AwsKmsDetails(
+                        client_factory=_client_factory(url, DEFAULT_REGION),
+                        unsupported={Algorithm.parse(name): why for name, why in UNSUPPORTED.items()},
+                    ),
+                    LocalStackRun(mode=mode, startup_seconds=seconds),
+                ),
             )
 
 

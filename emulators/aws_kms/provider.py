@@ -1,15 +1,18 @@
 """The ``aws-kms`` backend: moto 5.2.5 with the fidelity layer, over HTTP on 127.0.0.1.
 
 Options: ``seed`` (any string: key material and key ids are derived from it) and ``region``.
-The handle's ``details`` carry ``client_factory`` (a boto3 KMS client bound to the emulator).
+The handle carries :class:`AwsKmsDetails` (``client_factory``: a boto3 KMS client bound to the
+emulator), for every backend of kind ``aws-kms``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform import kinds
@@ -18,6 +21,26 @@ from pytest_kmsconform.backend_api import BackendHandle
 from .server import DEFAULT_REGION, KmsEmulator
 
 OPTIONS = frozenset({"seed", "region"})
+
+
+@dataclass(frozen=True)
+class AwsKmsDetails:
+    """In-process details of an ``aws-kms`` kind handle (moto here, LocalStack, real AWS).
+
+    :param client_factory: makes a boto3 KMS client for this backend (``None`` behind a proxy:
+        clients are then made from the handle's env lines, which point at the proxy).
+    :param unsupported: algorithms this backend cannot do, with the reason (LocalStack: Ed25519).
+    :param emulator: the running moto emulator, when it is one.
+    :param region: its region, when known.
+    """
+
+    client_factory: Callable[[], Any] | None = None
+    unsupported: Mapping[Algorithm, str] = field(default_factory=dict)
+    emulator: Any = None
+    region: str | None = None
+
+    def behind_proxy(self) -> AwsKmsDetails:
+        return replace(self, client_factory=None)
 
 
 def moto_version() -> str:
@@ -58,7 +81,7 @@ class AwsKmsProvider:
                 version=moto_version(),
                 namespace=namespace,
                 url=emulator.url,
-                details={"client_factory": emulator.client, "emulator": emulator, "region": emulator.region},
+                details=(AwsKmsDetails(client_factory=emulator.client, emulator=emulator, region=emulator.region),),
             )
 
 

@@ -19,6 +19,8 @@ from pytest_kmsconform.reference_impl.errors import ConfigurationError
 from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
+from .provider import AwsKmsDetails
+
 OPT_IN = "KMSCONFORM_REAL_AWS"
 NAMESPACE_TAG = "kmsconform:namespace"
 PASSED_THROUGH = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS")
@@ -80,7 +82,7 @@ class RealAwsProvider:
                 version="AWS KMS",
                 namespace=namespace,
                 url=env.get("AWS_ENDPOINT_URL_KMS") or env.get("AWS_ENDPOINT_URL"),
-                details={"client_factory": _client},
+                details=(AwsKmsDetails(client_factory=_client),),
             )
         finally:
             schedule_namespace_deletion(_client(), namespace)

@@ -3,8 +3,8 @@
 Options: ``seed`` (key material, version ids and the tenant id derived from it), ``rsa_pool`` (RSA
 keys kept ready, default 4; 0 turns the pool off) and ``faults`` (a fault plan, inline JSON or a
 file, applied at the emulator's door). The handle's env lines are all a client needs
-(``AZURE_KEYVAULT_URL``, the CA file, a dev token); ``details["emulator"]`` is the running
-:class:`~.server.KeyVaultEmulator` for same-process tests.
+(``AZURE_KEYVAULT_URL``, the CA file, a dev token); :class:`AzureKeyVaultDetails` carries the
+running :class:`~.server.KeyVaultEmulator` for same-process tests.
 """
 
 from __future__ import annotations
@@ -22,6 +22,15 @@ from .server import KeyVaultEmulator
 from .wire import LATEST_API_VERSION
 
 OPTIONS = frozenset({"seed", "rsa_pool", "faults"})
+
+
+@dataclass(frozen=True)
+class AzureKeyVaultDetails:
+    """In-process details of an ``azure-keyvault`` handle: the running emulator."""
+
+    emulator: KeyVaultEmulator
+
+
 VERSION = f"kmsconform Key Vault emulator (keys REST API {LATEST_API_VERSION})"
 UNSUPPORTED_ALGORITHMS: dict[str, str] = {alg.value: why for alg, why in UNSUPPORTED.items()}
 
@@ -73,7 +82,7 @@ class AzureKeyVaultProvider:
                 version=VERSION,
                 namespace=namespace,
                 url=emulator.url,
-                details={"emulator": emulator},
+                details=(AzureKeyVaultDetails(emulator),),
             )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pytest_kmsconform.backend_api import BackendHandle
 
@@ -14,7 +14,23 @@ from .errors import FaultPlanError
 from .plan import FaultPlan
 from .proxy import FaultProxy
 
-BYPASSING_DETAILS = frozenset({"client_factory", "client", "backend_factory"})  # yubihsm: in-process device
+
+@dataclass(frozen=True)
+class FaultProxyDetails:
+    """Details of a handle reached through a fault proxy.
+
+    :param fault_proxy: the proxy (its ``events`` and its plan's ``stats()`` show what was injected).
+    :param upstream_url: the backend's own URL.
+    """
+
+    fault_proxy: FaultProxy
+    upstream_url: str
+
+
+def behind_proxy(details: object) -> object | None:
+    """What of ``details`` stays valid through a proxy (see ``BackendHandle.details``)."""
+    method = getattr(details, "behind_proxy", None)
+    return method() if callable(method) else details
 
 
 def _netlocs(url: str) -> list[str]:
@@ -41,8 +57,8 @@ def rewrite_env(env: dict[str, str], upstream: str, proxy_url: str) -> dict[str,
 def faulted_handle(handle: BackendHandle, plan: FaultPlan, *, port: int = 0) -> Iterator[BackendHandle]:
     """A copy of ``handle`` reached through a :class:`FaultProxy` applying ``plan``.
 
-    ``details["fault_proxy"]`` is the proxy (its ``events`` and the plan's ``stats()`` show what was
-    injected); ``details["upstream_url"]`` the backend's own URL.
+    Its :class:`FaultProxyDetails` name the proxy and the backend's own URL; in-process shortcuts of
+    the other details that would bypass the proxy (a bound client factory) are dropped.
     :raises FaultPlanError: for an in-process backend (no URL): wrap its ``KeyBackend`` in
         :class:`~.inprocess.FaultyKeyBackend` instead.
     """
@@ -52,7 +68,6 @@ def faulted_handle(handle: BackendHandle, plan: FaultPlan, *, port: int = 0) -> 
         )
     with FaultProxy(handle.url, plan, kind=handle.kind, port=port) as proxy:
         env = rewrite_env(dict(handle.env), handle.url, proxy.url)
-        # In-process client factories would bypass the proxy: drop them so adapters use the env.
-        details = {k: v for k, v in handle.details.items() if k not in BYPASSING_DETAILS}
-        details.update({"fault_proxy": proxy, "upstream_url": handle.url})
+        kept = tuple(d for d in map(behind_proxy, handle.details) if d is not None)
+        details = (*kept, FaultProxyDetails(proxy, handle.url))
         yield replace(handle, env=env, url=proxy.url, details=details)

@@ -5,7 +5,8 @@ asymmetric versions stay PENDING_GENERATION; default 20), ``project``, ``locatio
 ``key_ring`` (created at start; default: the namespace), ``destroy_on_revoke`` (``true``:
 revocation also destroys the version), ``grpc_port`` (default: a free one; ``port`` is REST's).
 The handle's env alone reaches it (REST endpoint, project, location, key ring; no credentials);
-``details`` add in-process objects.
+:class:`GcpKmsDetails` add in-process objects, and the handle's ``check`` raises what the emulator
+met while serving.
 """
 
 from __future__ import annotations
@@ -14,13 +15,25 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
+if TYPE_CHECKING:
+    from .server import GcpKmsEmulator
+
 OPTIONS = frozenset({"seed", "pending_ms", "project", "location", "key_ring", "destroy_on_revoke", "grpc_port"})
+
+
+@dataclass(frozen=True)
+class GcpKmsDetails:
+    """In-process details of a ``gcp-kms`` handle: the running emulator and its gRPC ``host:port``."""
+
+    emulator: GcpKmsEmulator
+    grpc_host: str
 
 
 def emulator_version() -> str:
@@ -95,7 +108,8 @@ class GcpKmsProvider:
                 version=emulator_version(),
                 namespace=namespace,
                 url=emulator.url,
-                details={"emulator": emulator, "grpc_host": emulator.grpc_host, "check": emulator.check},
+                details=(GcpKmsDetails(emulator, emulator.grpc_host),),
+                check=emulator.check,
             )
 
 

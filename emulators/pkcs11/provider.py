@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_kmsconform import kinds
@@ -23,6 +24,13 @@ from . import softhsm
 MODULE_ENV = "KMSCONFORM_PKCS11_MODULE"
 TOKEN_LABEL_ENV = "KMSCONFORM_PKCS11_TOKEN_LABEL"
 PIN_ENV = "KMSCONFORM_PKCS11_PIN"
+
+
+@dataclass(frozen=True)
+class Pkcs11Details:
+    """In-process details of the ``pkcs11`` handle: the SoftHSM2 token made for this run."""
+
+    token: softhsm.SoftHsmToken
 
 
 class SoftHsmProvider:
@@ -63,7 +71,7 @@ class SoftHsmProvider:
             },
             version=token.version,
             namespace=namespace,
-            details={"token": token},
+            details=(Pkcs11Details(token),),
         )
 
 

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_kmsconform.reference_impl.signer import Signer
@@ -166,6 +165,14 @@ def run_proxy(
 
 
 @dataclass(frozen=True)
+class SigningProxyDetails:
+    """In-process details of a ``signing-proxy`` handle: the proxy's service model and its server."""
+
+    service: ProxyService
+    server: SigningProxyServer
+
+
+@dataclass(frozen=True)
 class SigningProxyProvider:
     name: str = kinds.SIGNING_PROXY
     kind: str = KIND
@@ -180,7 +187,6 @@ class SigningProxyProvider:
         self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
     ) -> Iterator[BackendHandle]:
         with run_proxy(dict(options or {}), namespace=namespace, port=port) as running:
-            details: dict[str, Any] = {"service": running.service, "server": running.server}
             yield BackendHandle(
                 name=self.name,
                 kind=self.kind,
@@ -188,7 +194,7 @@ class SigningProxyProvider:
                 version=f"kmsconform signing-proxy {__version__} over {running.description}",
                 namespace=namespace,
                 url=running.server.url,
-                details=details,
+                details=(SigningProxyDetails(running.service, running.server),),
             )
 
 

@@ -2,9 +2,9 @@
 ``vault-container`` (HashiCorp Vault dev container via testcontainers, needs Docker) and
 ``vault-external`` (a server you run: ``VAULT_ADDR`` + ``VAULT_TOKEN``).
 
-Every handle carries ``VAULT_ADDR``, ``VAULT_TOKEN`` and ``VAULT_TRANSIT_MOUNT`` in ``env`` and the
-mount in ``details["mount"]``. Options (``--option k=v``): ``mount`` (all three), ``image``
-(``vault-container``).
+Every handle carries ``VAULT_ADDR``, ``VAULT_TOKEN`` and ``VAULT_TRANSIT_MOUNT`` in ``env`` and
+:class:`VaultDetails` (the mount; the server's pid or the container image). Options
+(``--option k=v``): ``mount`` (all three), ``image`` (``vault-container``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
@@ -37,8 +36,22 @@ def _options(options: Mapping[str, str] | None, allowed: frozenset[str]) -> dict
     return given
 
 
-def _handle(name: str, url: str, token: str, mount: str, version: str, namespace: str, **details: Any) -> BackendHandle:
-    env = {"VAULT_ADDR": url, "VAULT_TOKEN": token, "VAULT_TRANSIT_MOUNT": mount}
+@dataclass(frozen=True)
+class VaultDetails:
+    """In-process details of a ``vault`` kind handle.
+
+    :param mount: the Transit mount.
+    :param pid: the OpenBao server's process id (``vault``).
+    :param image: the container image (``vault-container``).
+    """
+
+    mount: str
+    pid: int | None = None
+    image: str | None = None
+
+
+def _handle(name: str, url: str, token: str, version: str, namespace: str, details: VaultDetails) -> BackendHandle:
+    env = {"VAULT_ADDR": url, "VAULT_TOKEN": token, "VAULT_TRANSIT_MOUNT": details.mount}
     return BackendHandle(
         name=name,
         kind=kinds.VAULT,
@@ -46,7 +59,7 @@ def _handle(name: str, url: str, token: str, mount: str, version: str, namespace
         version=version,
         namespace=namespace,
         url=url,
-        details={"mount": mount, **details},
+        details=(details,),
     )
 
 
@@ -72,7 +85,9 @@ class OpenBaoProvider:
     ) -> Iterator[BackendHandle]:
         mount = _options(options, frozenset({"mount"})).get("mount", DEFAULT_MOUNT)
         with OpenBaoServer(port=port, mount=mount) as server:
-            yield _handle(self.name, server.url, server.token, mount, server.version, namespace, pid=server.pid)
+            yield _handle(
+                self.name, server.url, server.token, server.version, namespace, VaultDetails(mount, pid=server.pid)
+            )
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,7 @@ class VaultContainerProvider:
             info = admin.wait_healthy(url, 60.0)
             admin.enable_transit(url, token, mount)
             version = f"Vault {info.get('version', '?')} ({image})"
-            yield _handle(self.name, url, token, mount, version, namespace, image=image)
+            yield _handle(self.name, url, token, version, namespace, VaultDetails(mount, image=image))
 
 
 @dataclass(frozen=True)
@@ -155,7 +170,7 @@ class VaultExternalProvider:
         info = admin.health(url)
         if not admin.transit_mounted(url, token, mount):
             raise ServerRequestError(f"{url}: no Transit mount at {mount!r} visible to VAULT_TOKEN")
-        yield _handle(self.name, url, token, mount, f"{info.get('version', '?')} (external)", namespace)
+        yield _handle(self.name, url, token, f"{info.get('version', '?')} (external)", namespace, VaultDetails(mount))
 
 
 PROVIDER = OpenBaoProvider()

@@ -8,9 +8,9 @@ Options of ``yubihsm``: ``seed`` (reproducible EC/Ed25519/HMAC/wrap key generati
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
@@ -49,6 +49,26 @@ def config_from_options(options: Mapping[str, str]) -> DeviceConfig:
 
 
 @dataclass(frozen=True)
+class YubiHsmDetails:
+    """In-process details of the simulator's handle.
+
+    :param device: the simulated device.
+    :param locked_device: the device behind the lock the connector shim serves through.
+    :param backend_factory: makes an in-process ``yubihsm`` backend object on the device (``None``
+        behind a proxy, where clients use the connector URL of the handle's env).
+    :param server: the connector shim.
+    """
+
+    device: Device
+    locked_device: LockedDevice
+    backend_factory: Callable[[], SimulatorBackend] | None
+    server: ConnectorServer
+
+    def behind_proxy(self) -> YubiHsmDetails:
+        return replace(self, backend_factory=None)
+
+
+@dataclass(frozen=True)
 class SimulatorProvider:
     name: str = kinds.YUBIHSM
     kind: str = kinds.YUBIHSM
@@ -76,12 +96,7 @@ class SimulatorProvider:
                 version="kmsconform YubiHSM 2 simulator, firmware " + ".".join(map(str, config.version)),
                 namespace=namespace,
                 url=server.url,
-                details={
-                    "device": locked.device,
-                    "locked_device": locked,
-                    "backend_factory": lambda: SimulatorBackend(locked),
-                    "server": server,
-                },
+                details=(YubiHsmDetails(locked.device, locked, lambda: SimulatorBackend(locked), server),),
             )
             server.check()  # a simulator defect met while serving fails the run that saw it
 

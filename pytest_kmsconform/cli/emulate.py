@@ -94,14 +94,16 @@ class EmulateCommand:
                 return 2
             if faults is not None:
                 from pytest_kmsconform.emulators.faults import FaultPlanError
-                from pytest_kmsconform.emulators.faults.handles import faulted_handle
+                from pytest_kmsconform.emulators.faults.handles import FaultProxyDetails, faulted_handle
 
                 try:
                     handle = stack.enter_context(faulted_handle(handle, faults, port=args.port))
                 except FaultPlanError as exc:
                     print(f"kmsconform emulate: --faults: {exc}", file=sys.stderr)
                     return 2
-                print(f"# fault proxy {handle.url} -> {handle.details['upstream_url']}", flush=True)
+                print(
+                    f"# fault proxy {handle.url} -> {handle.require_detail(FaultProxyDetails).upstream_url}", flush=True
+                )
             print(f"# {handle.name} ({handle.version}) running; Ctrl-C stops it", flush=True)
             for line in iter_env_lines(handle):
                 print(line, flush=True)

@@ -41,8 +41,6 @@ from ..primitives import PublicKey, check_key_matches
 from ..signer import BackendKey
 
 if TYPE_CHECKING:
-    from pytest_kmsconform.backend_api import BackendHandle
-
     from .aws_kms_signer import AwsKmsSigner
 
 BACKEND_NAME = kinds.AWS_KMS
@@ -178,7 +176,7 @@ class AwsKmsBackend:
     :param namespace: first alias component; keeps runs and xdist workers apart.
     :param deletion_window_days: when set (7..30), revocation also schedules the key's deletion.
     :param unsupported: algorithms this KMS cannot do, with the reason (from the handle's
-        ``details["unsupported"]``, algorithm name -> reason).
+        ``AwsKmsDetails.unsupported``, algorithm -> reason).
     """
 
     name = BACKEND_NAME
@@ -355,16 +353,6 @@ def client_from_env(env: Mapping[str, str]) -> Any:
 def key_backend_from_env(env: Mapping[str, str], namespace: str) -> AwsKmsBackend:
     """An :class:`AwsKmsBackend` from the client variables of :func:`client_from_env`; aliases under ``namespace``."""
     return AwsKmsBackend(client_from_env(env), namespace=namespace)
-
-
-def key_backend_from_handle(handle: BackendHandle) -> AwsKmsBackend:
-    """An :class:`AwsKmsBackend` on the handle's emulator (``aws-kms``/``localstack``); aliases under its namespace."""
-    if handle.kind != BACKEND_NAME:
-        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not aws-kms")
-    factory = handle.details.get("client_factory")
-    client = factory() if factory is not None else client_from_env(handle.env)
-    unsupported = {Algorithm.parse(name): str(why) for name, why in handle.details.get("unsupported", {}).items()}
-    return AwsKmsBackend(client, namespace=handle.namespace, unsupported=unsupported)
 
 
 def signer_from_env(env: Mapping[str, str]) -> AwsKmsSigner:

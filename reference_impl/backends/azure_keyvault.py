@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
@@ -50,9 +50,6 @@ from .azure_keyvault_client import (
     translate,
 )
 
-if TYPE_CHECKING:
-    from pytest_kmsconform.backend_api import BackendHandle
-
 P256_BYTES = 32
 __all__ = [
     "AZURE_ALGORITHMS",
@@ -64,7 +61,6 @@ __all__ = [
     "client_kwargs_from_env",
     "credential_from_env",
     "key_backend_from_env",
-    "key_backend_from_handle",
     "signer_from_env",
     "translate",
 ]
@@ -294,13 +290,6 @@ def key_backend_from_env(env: Mapping[str, str], namespace: str = "kmsconform") 
     """An :class:`AzureKeyVaultBackend` from environment variables (see :func:`client_from_env`)."""
     client, credential, kwargs = client_from_env(env)
     return AzureKeyVaultBackend(client, credential, client_kwargs=kwargs, namespace=namespace)
-
-
-def key_backend_from_handle(handle: BackendHandle) -> AzureKeyVaultBackend:
-    """An :class:`AzureKeyVaultBackend` on the handle's vault, from its env lines alone."""
-    if handle.kind != BACKEND_NAME:
-        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not {BACKEND_NAME}")
-    return key_backend_from_env(handle.env, namespace=handle.namespace)
 
 
 def signer_from_env(env: Mapping[str, str]) -> Any:

@@ -22,7 +22,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -45,9 +45,6 @@ from ..jwk import jwk_to_public_key
 from ..jws import verify_compact, verify_pinned
 from ..primitives import verify_digest
 from ..signature import Signature, b64url_decode, b64url_encode
-
-if TYPE_CHECKING:
-    from pytest_kmsconform.backend_api import BackendHandle
 
 NAME = kinds.SIGNING_PROXY
 DEFAULT_TIMEOUT = 10.0
@@ -359,8 +356,3 @@ def signer_from_env(env: Mapping[str, str]) -> SigningProxySigner:
         ssl_context=ssl_context_from_env(env),
         timeout=timeout,
     )
-
-
-def signer_from_handle(handle: BackendHandle) -> SigningProxySigner:
-    """The signer for a running ``signing-proxy`` backend (its handle's env)."""
-    return signer_from_env(handle.env)

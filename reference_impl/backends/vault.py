@@ -66,7 +66,6 @@ from .vault_transit import (
 if TYPE_CHECKING:
     import hvac
 
-    from pytest_kmsconform.backend_api import BackendHandle
 
 T = TypeVar("T")
 DEFAULT_MOUNT = "transit"
@@ -435,13 +434,6 @@ def key_backend_from_env(env: Mapping[str, str], namespace: str) -> KeyBackend:
         mount=env.get("VAULT_TRANSIT_MOUNT") or DEFAULT_MOUNT,
         key_prefix=f"{namespace}-",
     )
-
-
-def key_backend_from_handle(handle: BackendHandle) -> KeyBackend:
-    """A :class:`VaultTransitBackend` on the handle's server and mount, key names prefixed by its namespace."""
-    if handle.kind != BACKEND_NAME:
-        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not vault")
-    return key_backend_from_env(handle.env, handle.namespace)
 
 
 def signer_from_env(env: Mapping[str, str]) -> Signer:

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pytest_kmsconform import kinds
-from pytest_kmsconform.backend_api import BackendHandle
 
 from ..algorithms import Algorithm
 from ..clock import format_time, utc_now
@@ -468,15 +467,10 @@ def key_backend_from_env(env: Mapping[str, str], namespace: str) -> YubiHsmBacke
     return backend_from_env(env)
 
 
-def key_backend_from_handle(handle: BackendHandle) -> YubiHsmBackend:
-    """The handle's in-process device when there is one (``details['device']``), else its connector URL."""
-    if handle.kind != NAME:
-        raise ConfigurationError(f"handle {handle.name!r} is a {handle.kind} backend, not yubihsm")
-    factory = handle.details.get("backend_factory")
-    if factory is not None:
-        env = handle.env
-        return YubiHsmBackend.over(factory, _int_env(env, "YUBIHSM_AUTH_KEY_ID", 1), env.get("YUBIHSM_PASSWORD", ""))
-    return backend_from_env(handle.env)
+def backend_over(factory: Callable[[], Any], env: Mapping[str, str]) -> YubiHsmBackend:
+    """A :class:`YubiHsmBackend` over ``factory`` (an in-process ``yubihsm`` backend object), with
+    ``YUBIHSM_AUTH_KEY_ID`` (default 1) and ``YUBIHSM_PASSWORD`` from ``env``."""
+    return YubiHsmBackend.over(factory, _int_env(env, "YUBIHSM_AUTH_KEY_ID", 1), env.get("YUBIHSM_PASSWORD", ""))
 
 
 def signer_from_env(env: Mapping[str, str]) -> YubiHsmSigner:

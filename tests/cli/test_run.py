@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from pytest_kmsconform import backend_registry
+from pytest_kmsconform import backend_registry, kinds
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.cli import run as run_cli
 from pytest_kmsconform.cli.run_observer import RunObserver
@@ -62,7 +62,15 @@ def test_default_selection_is_every_embedded_backend() -> None:
 
 
 def test_default_selection_lists_a_backend_whose_extra_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(backend_registry.BUILTIN, "needs-extra", "pytest_kmsconform_no_such_extra.provider:PROVIDER")
+    registry = kinds._Registry()  # a fresh table with one more kind, for this test only
+    registry.register(
+        kinds.BackendKind(
+            "needs-extra",
+            "a kind whose extra is not installed",
+            backends=(kinds.Backend("needs-extra", "pytest_kmsconform_no_such_extra.provider:PROVIDER"),),
+        )
+    )
+    monkeypatch.setattr(kinds, "_REGISTRY", registry)
     names, unavailable = run_cli.select_backends([])
     assert "needs-extra" in names
     assert unavailable["needs-extra"].startswith("cannot import pytest_kmsconform_no_such_extra.provider")

@@ -40,6 +40,7 @@ from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.adapter import ImplAuditLog, ImplementationBase, ImplMultisig, ImplSigner, ServiceHandle
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.capabilities import Capabilities, Capability
+from pytest_kmsconform.key_backends import kms_client_for
 
 
 class ToyError(Exception):
@@ -486,7 +487,7 @@ class ToyEnvelopeStore:
     over the PKCS#8 key with the record id and KMS key ARN as associated data."""
 
     def __init__(self, handle: BackendHandle, path: Path, kms_key_id: str) -> None:
-        self.kms = handle.details["client_factory"]()
+        self.kms = kms_client_for(handle)
         self.kms_key_id = kms_key_id
         self.path = path
         self.db = sqlite3.connect(path)

@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from pytest_kmsconform.emulators.faults.handles import FaultProxyDetails
 
 
 def post(url: str) -> tuple[int, dict[str, Any]]:
@@ -30,7 +31,7 @@ def test_faulted_backend_fixture(throttled_upstream: Any, upstream: Any) -> None
     assert throttled_upstream.env["SIGNING_PROXY_URL"] == throttled_upstream.url
     status, body = post(throttled_upstream.env["SIGNING_PROXY_URL"] + "/sign/hash")
     assert status == 429 and body["error"]["code"] == "THROTTLED"
-    assert throttled_upstream.details["fault_proxy"].plan.fired() == 1
+    assert throttled_upstream.require_detail(FaultProxyDetails).fault_proxy.plan.fired() == 1
 
 
 def test_in_process_backend_cannot_be_proxied() -> None:

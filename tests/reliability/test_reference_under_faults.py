@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_kmsconform.emulators.aws_kms.provider import AwsKmsDetails
 from pytest_kmsconform.emulators.faults import FaultyKeyBackend, plan_from_dict
-from pytest_kmsconform.emulators.faults.handles import faulted_handle
+from pytest_kmsconform.emulators.faults.handles import FaultProxyDetails, faulted_handle
 from pytest_kmsconform.emulators.faults.invariants import audit_problems, drive
 from pytest_kmsconform.emulators.faults.plan import FaultPlan
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
@@ -31,6 +32,8 @@ from pytest_kmsconform.reference_impl.retry import (
     RetryPolicy,
 )
 from pytest_kmsconform.reference_impl.signer import KeyBackend, Signer
+
+from pytest_kmsconform.key_backends import key_backend_for
 
 POLICY = RetryPolicy(max_attempts=4, base_delay_s=0.001, max_delay_s=0.01, deadline_s=20.0)
 APPENDS = 12
@@ -138,10 +141,8 @@ KMS_SCENARIOS = [
 
 @pytest.mark.parametrize("scenario", KMS_SCENARIOS)
 def test_aws_kms_in_process_hook(tmp_path: Path, kms_handle: Any, scenario: str) -> None:
-    from pytest_kmsconform.reference_impl.backends.aws_kms import key_backend_from_handle
-
     plan = make_plan(scenario)
-    inner = key_backend_from_handle(kms_handle)
+    inner = key_backend_for(kms_handle)
     backend = RetryingKeyBackend(FaultyKeyBackend(inner, plan, sleep=lambda s: None), retrier())
     signer = ring_signer(backend, Algorithm.ECDSA_P256_SHA256)
     with SqliteAuditStore(tmp_path / "a.db", signer) as store:
@@ -150,19 +151,17 @@ def test_aws_kms_in_process_hook(tmp_path: Path, kms_handle: Any, scenario: str)
 
 @pytest.mark.parametrize("scenario", [*KMS_SCENARIOS, "reset-request", "timeout"])
 def test_aws_kms_over_the_fault_proxy(tmp_path: Path, kms_handle: Any, scenario: str) -> None:
-    from pytest_kmsconform.reference_impl.backends.aws_kms import key_backend_from_handle
-
     plan = make_plan(scenario)
     with faulted_handle(kms_handle, plan) as faulted:
-        assert faulted.url != kms_handle.url and "client_factory" not in faulted.details
-        backend = RetryingKeyBackend(key_backend_from_handle(faulted), retrier())
+        assert faulted.url != kms_handle.url and faulted.require_detail(AwsKmsDetails).client_factory is None
+        backend = RetryingKeyBackend(key_backend_for(faulted), retrier())
         signer = ring_signer(backend, Algorithm.ED25519)
         with SqliteAuditStore(tmp_path / "a.db", signer) as store:
             # botocore retries throttling and 5xx itself (up to 5 calls per attempt, with its own
             # backoff), so a permanently throttled append takes ~20 s: one append is enough.
             appends = 1 if scenario == "throttle-always" else APPENDS
             check(store, signer, plan, scenario, calls_per_attempt=5, appends=appends)
-        assert any(e.operation == "Sign" for e in faulted.details["fault_proxy"].events)
+        assert any(e.operation == "Sign" for e in faulted.require_detail(FaultProxyDetails).fault_proxy.events)
 
 
 @contextmanager
@@ -177,13 +176,13 @@ def proxy_handle(alg: str) -> Iterator[Any]:
     "scenario", ["corrupt-always", "corrupt-30pct", "internal-30pct", "reset-response", "throttle-twice", "timeout"]
 )
 def test_signing_proxy_over_the_fault_proxy(tmp_path: Path, scenario: str) -> None:
-    from pytest_kmsconform.reference_impl.backends.signing_proxy import signer_from_handle
+    from pytest_kmsconform.reference_impl.backends.signing_proxy import signer_from_env
 
     plan = make_plan(scenario)
     with ExitStack() as stack:
         handle = stack.enter_context(proxy_handle("ed25519"))
         faulted = stack.enter_context(faulted_handle(handle, plan))
-        signer = RetryingSigner(signer_from_handle(faulted), retrier())
+        signer = RetryingSigner(signer_from_env(faulted.env), retrier())
         store = stack.enter_context(SqliteAuditStore(tmp_path / "a.db", signer))
         check(store, signer, plan, scenario, calls_per_attempt=1)
 

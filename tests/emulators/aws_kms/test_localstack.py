@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from pytest_kmsconform.emulators.aws_kms import differential
-from pytest_kmsconform.emulators.aws_kms.localstack import PROVIDER
+from pytest_kmsconform.emulators.aws_kms.localstack import PROVIDER, LocalStackRun
 from pytest_kmsconform.emulators.aws_kms.provider import PROVIDER as OURS
 
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.key_backends import kms_client_for
 
 REASON = PROVIDER.unavailable_reason()
 REQUIRED = os.environ.get("KMSCONFORM_REQUIRE_LOCALSTACK") == "1"
@@ -41,16 +42,17 @@ def localstack() -> Iterator[BackendHandle]:
 def test_starts_and_serves_kms(localstack: BackendHandle) -> None:
     assert localstack.url is not None and localstack.url.startswith("http://127.0.0.1:")
     assert set(localstack.env) >= {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID"}
-    client = localstack.details["client_factory"]()
+    client = kms_client_for(localstack)
     assert "Keys" in client.list_keys()
-    print(f"localstack {localstack.details['mode']} ready in {localstack.details['startup_seconds']:.2f} s")
+    run = localstack.require_detail(LocalStackRun)
+    print(f"localstack {run.mode} ready in {run.startup_seconds:.2f} s")
 
 
 def test_differential_same_outcomes_except_documented(localstack: BackendHandle) -> None:
     with OURS.start(namespace="diff") as ours:
         rows = differential.compare(
-            differential.run(ours.details["client_factory"]()),
-            differential.run(localstack.details["client_factory"]()),
+            differential.run(kms_client_for(ours)),
+            differential.run(kms_client_for(localstack)),
         )
     unexpected = [row for row in rows if not row[3] and row[0] not in differential.KNOWN_DIFFERENCES]
     stale = [row for row in rows if row[3] and row[0] in differential.KNOWN_DIFFERENCES]

@@ -19,6 +19,7 @@ from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.backend_api import BackendProvider
+from pytest_kmsconform.key_backends import kms_client_for
 
 ENV_KEYS = {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
@@ -48,7 +49,7 @@ def test_handle_env_reaches_the_fidelity_layer() -> None:
         client = _client(dict(handle.env))
         key = client.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
         assert len(client.get_public_key(KeyId=key)["PublicKey"]) == 44
-        assert handle.details["client_factory"]().list_keys()["Keys"]
+        assert kms_client_for(handle).list_keys()["Keys"]
     with pytest.raises(OSError):  # stopped: nothing listens any more
         socket.create_connection(("127.0.0.1", int(handle.url.rsplit(":", 1)[1])), timeout=1).close()
 

@@ -8,10 +8,10 @@ import pytest
 from pytest_kmsconform.emulators.aws_kms.provider import PROVIDER as EMULATOR
 from pytest_kmsconform.emulators.aws_kms.real import PROVIDER
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.backends.aws_kms import key_backend_from_handle
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform import backend_registry
+from pytest_kmsconform.key_backends import key_backend_for, kms_client_for
 
 
 def test_refused_unless_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,14 +33,14 @@ def test_run_cleanup_schedules_deletion_of_namespace_keys(monkeypatch: pytest.Mo
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("CI", raising=False)
         monkeypatch.setenv("KMSCONFORM_REAL_AWS", "1")
-        bystander = key_backend_from_handle(emulator).create_key(Algorithm.HMAC_SHA256, "keep", None)
+        bystander = key_backend_for(emulator).create_key(Algorithm.HMAC_SHA256, "keep", None)
         with PROVIDER.start(namespace="real-run") as handle:
-            backend = key_backend_from_handle(handle)
+            backend = key_backend_for(handle)
             first = backend.create_key(Algorithm.ECDSA_P256_SHA256, "audit", None)
             second = backend.create_key(Algorithm.ECDSA_P256_SHA256, "audit", first)
             backend.disable(first)
             backend.sign(second, hashlib.sha256(b"x").digest())
-        client = emulator.details["client_factory"]()
+        client = kms_client_for(emulator)
         states = {
             k.ref: client.describe_key(KeyId=k.ref)["KeyMetadata"]["KeyState"] for k in (first, second, bystander)
         }

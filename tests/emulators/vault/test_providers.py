@@ -11,7 +11,7 @@ from pytest_kmsconform.emulators.vault import (
     VaultServerError,
     admin,
 )
-from pytest_kmsconform.emulators.vault.providers import VAULT_IMAGE
+from pytest_kmsconform.emulators.vault.providers import VAULT_IMAGE, VaultDetails
 from pytest_kmsconform.emulators.vault.testing import process_alive
 
 from pytest_kmsconform import backend_registry
@@ -42,10 +42,10 @@ def test_container_provider_reports_missing_docker(monkeypatch: pytest.MonkeyPat
 
 def test_openbao_provider_handle() -> None:
     with PROVIDER.start(namespace="prov", options={"mount": "audit-transit"}) as handle:
-        assert handle.env["VAULT_TRANSIT_MOUNT"] == "audit-transit" == handle.details["mount"]
+        assert handle.env["VAULT_TRANSIT_MOUNT"] == "audit-transit" == handle.require_detail(VaultDetails).mount
         assert handle.url == handle.env["VAULT_ADDR"]
         assert handle.namespace == "prov"
-        pid = handle.details["pid"]
+        pid = handle.require_detail(VaultDetails).pid
         assert process_alive(pid)
     assert not process_alive(pid)
 
@@ -133,4 +133,4 @@ def test_one_shared_server_per_session(request: pytest.FixtureRequest, openbao: 
     from pytest_kmsconform.emulators.vault.testing import shared_openbao
 
     assert shared_openbao(request.config) is openbao
-    assert process_alive(openbao.details["pid"])
+    assert process_alive(openbao.require_detail(VaultDetails).pid)

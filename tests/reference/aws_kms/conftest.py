@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from pytest_kmsconform.emulators.aws_kms.provider import AwsKmsDetails
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 
 from pytest_kmsconform import backend_registry
@@ -29,4 +30,5 @@ def handle() -> Iterator[BackendHandle]:
 def supports(handle: BackendHandle) -> dict[Algorithm, str]:
     """Algorithm -> reason, for algorithms the backend's handle declares it cannot do (a declared gap
     is skipped; anything else must pass)."""
-    return {Algorithm.parse(name): reason for name, reason in handle.details.get("unsupported", {}).items()}
+    details = handle.detail(AwsKmsDetails)
+    return dict(details.unsupported) if details is not None else {}

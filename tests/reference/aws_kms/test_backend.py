@@ -10,7 +10,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.aws_kms import (
     AwsKmsBackend,
-    key_backend_from_handle,
     signer_from_env,
     translate,
 )
@@ -28,13 +27,14 @@ from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.primitives import verify_digest
 
 from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.key_backends import aws_kms_from_handle, key_backend_for, kms_client_for
 
 DIGEST = hashlib.sha256(b"audit record").digest()
 
 
 @pytest.mark.parametrize("alg", list(Algorithm), ids=str)
 def test_ring_rotates_signs_and_verifies(handle: BackendHandle, alg: Algorithm, supports: dict[Algorithm, str]) -> None:
-    backend = key_backend_from_handle(handle)
+    backend = key_backend_for(handle)
     if alg in supports:
         assert alg not in backend.algorithms()
         with pytest.raises(UnsupportedAlgorithm):
@@ -65,7 +65,7 @@ def test_ring_rotates_signs_and_verifies(handle: BackendHandle, alg: Algorithm, 
 
 
 def test_revocation_makes_kms_refuse(handle: BackendHandle) -> None:
-    backend = key_backend_from_handle(handle)
+    backend = key_backend_for(handle)
     ring = KeyRing(backend, Algorithm.ECDSA_P256_SHA256, "revoked")
     version = ring.rotate()
     signer = RingSigner(ring)
@@ -81,7 +81,7 @@ def test_revocation_makes_kms_refuse(handle: BackendHandle) -> None:
 
 
 def test_revocation_with_deletion_window(handle: BackendHandle) -> None:
-    backend = AwsKmsBackend(handle.details["client_factory"](), namespace="del", deletion_window_days=7)
+    backend = AwsKmsBackend(kms_client_for(handle), namespace="del", deletion_window_days=7)
     key = backend.create_key(Algorithm.ECDSA_P256_SHA256, "doomed", None)
     backend.disable(key)
     with pytest.raises(BackendError) as exc:
@@ -92,7 +92,7 @@ def test_revocation_with_deletion_window(handle: BackendHandle) -> None:
 
 
 def test_tampered_signature_is_invalid(handle: BackendHandle) -> None:
-    backend = key_backend_from_handle(handle)
+    backend = key_backend_for(handle)
     for alg in (Algorithm.HMAC_SHA256, Algorithm.ECDSA_P256_SHA256):
         key = backend.create_key(alg, f"tamper-{alg.value}", None)
         value = bytearray(backend.sign(key, DIGEST))
@@ -143,7 +143,7 @@ def _env(handle: BackendHandle, **extra: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("form", ["key-id", "arn", "alias", "alias-arn"])
 def test_signer_from_env_resolves_every_key_id_form(handle: BackendHandle, form: str) -> None:
-    client: Any = handle.details["client_factory"]()
+    client: Any = kms_client_for(handle)
     meta = client.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     alias = f"alias/env-{form}"
     client.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
@@ -158,7 +158,7 @@ def test_signer_from_env_resolves_every_key_id_form(handle: BackendHandle, form:
 
 
 def test_signer_from_env_defaults_and_checks_alg(handle: BackendHandle) -> None:
-    client: Any = handle.details["client_factory"]()
+    client: Any = kms_client_for(handle)
     mac_key = client.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     signer = signer_from_env(_env(handle, AUDIT_SIGNING_KMS_KEY_ID=mac_key))
     assert signer.alg is Algorithm.HMAC_SHA256 and signer.jwks() == {"keys": []}
@@ -185,7 +185,7 @@ def test_signer_from_env_errors(handle: BackendHandle, drop: str | None, extra: 
 
 
 def test_signer_honours_default_region_and_endpoint(handle: BackendHandle) -> None:
-    client: Any = handle.details["client_factory"]()
+    client: Any = kms_client_for(handle)
     key = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     env = _env(handle, AUDIT_SIGNING_KMS_KEY_ID=key)
     env.pop("AWS_REGION")
@@ -197,11 +197,11 @@ def test_signer_honours_default_region_and_endpoint(handle: BackendHandle) -> No
 def test_handle_of_other_kind_is_refused(handle: BackendHandle) -> None:
     other = BackendHandle(name="vault", kind="vault", env={}, version="x")
     with pytest.raises(ConfigurationError):
-        key_backend_from_handle(other)
+        aws_kms_from_handle(other)
 
 
 def test_declared_gap_refuses_key_creation(handle: BackendHandle) -> None:
-    backend = AwsKmsBackend(handle.details["client_factory"](), unsupported={Algorithm.ED25519: "no Ed25519"})
+    backend = AwsKmsBackend(kms_client_for(handle), unsupported={Algorithm.ED25519: "no Ed25519"})
     assert Algorithm.ED25519 not in backend.algorithms()
     with pytest.raises(UnsupportedAlgorithm, match="no Ed25519"):
         backend.create_key(Algorithm.ED25519, "gap", None)

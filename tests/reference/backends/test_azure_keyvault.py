@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pytest_kmsconform.emulators.azure_keyvault.provider import AzureKeyVaultDetails
 from pytest_kmsconform.emulators.faults import plan_from_dict
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.azure_keyvault import (
@@ -18,7 +19,6 @@ from pytest_kmsconform.reference_impl.backends.azure_keyvault import (
     StaticTokenCredential,
     client_kwargs_from_env,
     credential_from_env,
-    key_backend_from_handle,
     key_name,
     signer_from_env,
 )
@@ -41,6 +41,7 @@ from pytest_kmsconform.reference_impl.retry import Retrier, RetryingKeyBackend
 
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.key_backends import key_backend_for
 
 pytest.importorskip("azure.keyvault.keys", reason="needs the azure extra (azure-keyvault-keys)")
 DIGEST = hashlib.sha256(b"audit record 1").digest()
@@ -56,7 +57,7 @@ def handle() -> Iterator[BackendHandle]:
 
 @pytest.fixture
 def backend(handle: BackendHandle) -> Iterator[AzureKeyVaultBackend]:
-    made = key_backend_from_handle(handle)
+    made = key_backend_for(handle)
     try:
         yield made
     finally:
@@ -109,7 +110,7 @@ def test_unsupported_algorithms_say_why(backend: AzureKeyVaultBackend, alg: Algo
 
 
 def test_errors_are_translated(handle: BackendHandle, backend: AzureKeyVaultBackend) -> None:
-    emulator = handle.details["emulator"]
+    emulator = handle.require_detail(AzureKeyVaultDetails).emulator
     key = backend.create_key(Algorithm.ECDSA_P256_SHA256, label(), None)
     cases = [("ThrottlingException", BackendErrorCode.THROTTLED), ("KMSInternalException", BackendErrorCode.INTERNAL)]
     cases += [
@@ -136,7 +137,7 @@ def test_errors_are_translated(handle: BackendHandle, backend: AzureKeyVaultBack
 
 
 def test_retrying_backend_survives_throttling(handle: BackendHandle, backend: AzureKeyVaultBackend) -> None:
-    emulator = handle.details["emulator"]
+    emulator = handle.require_detail(AzureKeyVaultDetails).emulator
     retrying = RetryingKeyBackend(backend, Retrier(sleep=lambda s: None))
     key = retrying.create_key(Algorithm.RSA_PSS_SHA256, label(), None)
     emulator.plan = plan_from_dict(

@@ -20,7 +20,6 @@ from pytest_kmsconform.reference_impl.backends.signing_proxy import (
     SigningProxyAdmin,
     SigningProxySigner,
     signer_from_env,
-    signer_from_handle,
 )
 from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
 from pytest_kmsconform.reference_impl.errors import (
@@ -317,7 +316,7 @@ def test_bad_env_is_a_configuration_error(env: dict[str, str]) -> None:
 def test_signer_from_handle() -> None:
     with PROVIDER.start(namespace="client-test", options={"backend": "local"}) as handle:
         assert handle.kind == "signing-proxy"
-        signer = signer_from_handle(handle)
+        signer = signer_from_env(handle.env)
         signer.verify_signature(DIGEST, signer.sign_digest(DIGEST))
 
 

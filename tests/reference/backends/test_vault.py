@@ -18,7 +18,6 @@ from pytest_kmsconform.emulators.vault.testing import shared_openbao
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.vault import (
     VaultTransitBackend,
-    key_backend_from_handle,
     signer_from_env,
 )
 from pytest_kmsconform.reference_impl.backends.vault_signer import VaultTransitSigner
@@ -45,6 +44,7 @@ from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.signer import BackendKey
 
 from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.key_backends import key_backend_for
 
 hvac = pytest.importorskip("hvac")
 DIGEST = hashlib.sha256(b"audit record 1").digest()
@@ -61,7 +61,7 @@ def openbao(request: pytest.FixtureRequest) -> BackendHandle:
 @pytest.fixture
 def backend(openbao: BackendHandle) -> Iterator[VaultTransitBackend]:
     """A backend with the root token; key names get a per-test prefix so tests never share keys."""
-    made = key_backend_from_handle(openbao)
+    made = key_backend_for(openbao)
     assert isinstance(made, VaultTransitBackend)
     made.key_prefix = f"{made.key_prefix}t{next(_names)}-"
     yield made

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pytest_kmsconform.emulators.yubihsm.provider import YubiHsmDetails
+
+from pytest_kmsconform.key_backends import key_backend_for
 
 pytest.importorskip("yubihsm")
 
@@ -27,7 +30,6 @@ from pytest_kmsconform.reference_impl.backends.yubihsm import (
     DeviceLogError,
     YubiHsmBackend,
     YubiHsmSigner,
-    key_backend_from_handle,
     parse_device_log_entry,
     signer_from_env,
     verify_device_log,
@@ -180,17 +182,17 @@ def test_verify_device_log_detects_tampering_gaps_and_wrong_anchor() -> None:
 
 
 def test_key_backend_from_handle_uses_the_in_process_device(handle: BackendHandle) -> None:
-    backend = key_backend_from_handle(handle)
+    backend = key_backend_for(handle)
     try:
         key = backend.create_key(Algorithm.ED25519, "via-handle", None)
-        device: Device = handle.details["device"]
+        device: Device = handle.require_detail(YubiHsmDetails).device
         assert device.objects.find(int(key.ref, 16), ObjectType.ASYMMETRIC_KEY) is not None
     finally:
         backend.close()
 
 
 def test_signer_from_env_over_the_connector(handle: BackendHandle) -> None:
-    maker = key_backend_from_handle(handle)
+    maker = key_backend_for(handle)
     key = maker.create_key(Algorithm.RSA_PSS_SHA256, "env-signer", None)
     maker.close()
     env = {**handle.env, "AUDIT_SIGNING_YUBIHSM_KEY_ID": key.ref, "AUDIT_SIGNING_ALG": "rsa-pss-sha256"}
@@ -228,12 +230,12 @@ def test_signer_from_env_over_an_hmac_key() -> None:
         from yubihsm.defs import ALGORITHM, CAPABILITY
         from yubihsm.objects import HmacKey
 
-        maker = key_backend_from_handle(fresh)
+        maker = key_backend_for(fresh)
         asymmetric = maker.create_key(Algorithm.ED25519, "asym", None)
         only_hmac = maker.create_key(Algorithm.HMAC_SHA256, "é" * 30, None)  # 60 UTF-8 bytes: the label is cut
         maker.close()
         # ids are per type: an operator may give an HMAC key the id of an asymmetric key (id 0 never does)
-        hsm = YubiHsm(fresh.details["backend_factory"]())
+        hsm = YubiHsm(fresh.require_detail(YubiHsmDetails).backend_factory())
         with hsm.create_session_derived(1, "password") as session:
             caps = CAPABILITY.SIGN_HMAC | CAPABILITY.VERIFY_HMAC
             HmacKey.generate(session, int(asymmetric.ref, 16), "shared", 1, caps, ALGORITHM.HMAC_SHA256)
@@ -257,7 +259,7 @@ def test_signer_from_env_over_an_hmac_key() -> None:
 
 
 def test_signer_refuses_a_key_of_another_algorithm(handle: BackendHandle) -> None:
-    maker = key_backend_from_handle(handle)
+    maker = key_backend_for(handle)
     key = maker.create_key(Algorithm.ED25519, "mismatch", None)
     maker.close()
     env = {**handle.env, "AUDIT_SIGNING_YUBIHSM_KEY_ID": key.ref, "AUDIT_SIGNING_ALG": "ecdsa-p256-sha256"}
@@ -287,7 +289,7 @@ def test_connector_provider_drives_a_device_behind_a_connector(
     """The opt-in real-device path, pointed at the simulator's connector as the stand-in device."""
     monkeypatch.setenv("KMSCONFORM_YUBIHSM_URL", handle.env["YUBIHSM_CONNECTOR_URL"])
     with ConnectorProvider().start(namespace="real") as running:
-        backend = key_backend_from_handle(running)
+        backend = key_backend_for(running)
         try:
             key = backend.create_key(Algorithm.ECDSA_P256_SHA256, "over-connector", None)
             public = backend.public_key(key)
@@ -311,7 +313,7 @@ def test_runtime_auth_key_can_sign_but_not_create_or_export(handle: BackendHandl
     from yubihsm.defs import CAPABILITY
     from yubihsm.objects import AuthenticationKey
 
-    admin = key_backend_from_handle(handle)
+    admin = key_backend_for(handle)
     key = admin.create_key(Algorithm.ED25519, "runtime", None)
     hsm = YubiHsm.connect(handle.env["YUBIHSM_CONNECTOR_URL"])
     with hsm.create_session_derived(1, "password") as session:

@@ -9,6 +9,7 @@ import pytest
 from pytest_kmsconform.emulators.aws_kms.provider import PROVIDER
 
 from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.key_backends import kms_client_for
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def handle() -> Iterator[BackendHandle]:
 
 @pytest.fixture
 def kms(handle: BackendHandle) -> Any:
-    return handle.details["client_factory"]()
+    return kms_client_for(handle)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pytest_kmsconform.emulators.gcp_kms.provider import GcpKmsDetails
 
 pytest.importorskip("google.cloud.kms_v1", reason="needs the gcp extra (pip install 'pytest-kmsconform[gcp]')")
 
@@ -35,7 +36,8 @@ DIGEST = hashlib.sha256(b"audit record").digest()
 def handle() -> Iterator[BackendHandle]:
     with PROVIDER.start(namespace="kc-test-ref", options={"seed": "ref"}) as h:
         yield h
-        h.details["check"]()
+        assert h.check is not None
+        h.check()
 
 
 @pytest.fixture(params=["rest", "grpc"])
@@ -71,7 +73,7 @@ def test_ring_signs_rotates_and_revokes(backend: gcp_kms.GcpKmsBackend, alg: Alg
 def test_a_flipped_signature_bit_is_caught_by_the_crc(handle: BackendHandle) -> None:
     b = gcp_kms.key_backend_from_env(handle.env, handle.namespace)
     key = b.create_key(Algorithm.ED25519, "crc-check", None)
-    emulator = handle.details["emulator"]
+    emulator = handle.require_detail(GcpKmsDetails).emulator
     emulator.faults.plan = plan_from_dict(
         {"seed": 1, "rules": [{"operation": "AsymmetricSign", "fault": "corrupt_signature"}]}
     )
@@ -96,7 +98,7 @@ def test_a_flipped_signature_bit_is_caught_by_the_crc(handle: BackendHandle) -> 
 def test_service_errors_are_typed(handle: BackendHandle, error: str, code: BackendErrorCode) -> None:
     b = gcp_kms.key_backend_from_env(handle.env, handle.namespace)
     key = b.create_key(Algorithm.HMAC_SHA256, f"typed-{error}", None)
-    emulator = handle.details["emulator"]
+    emulator = handle.require_detail(GcpKmsDetails).emulator
     emulator.faults.plan = plan_from_dict({"rules": [{"operation": "MacSign", "fault": "error", "error": error}]})
     try:
         with pytest.raises(BackendError) as info:
@@ -116,7 +118,7 @@ def test_mac_verify_rejects_a_wrong_mac(handle: BackendHandle) -> None:
 
 
 def _version(handle: BackendHandle, key_id: str, alg: Any) -> str:
-    client = handle.details["emulator"].rest_client()
+    client = handle.require_detail(GcpKmsDetails).emulator.rest_client()
     ring = gcp_kms.key_ring_from_env(handle.env)
     key = client.create_crypto_key(
         request={
@@ -156,7 +158,7 @@ def test_signer_shape_of_seed_002(handle: BackendHandle) -> None:
         key_ring=handle.env["A1_GCP_KEY_RING"],
         key="passport-root",
         key_version="1",
-        client=handle.details["emulator"].grpc_client(),
+        client=handle.require_detail(GcpKmsDetails).emulator.grpc_client(),
     )
     assert signer.alg is Algorithm.ECDSA_P256_SHA256
     signer.verify_signature(DIGEST, signer.sign_digest(DIGEST))
