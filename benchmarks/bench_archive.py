@@ -28,6 +28,8 @@ from pytest_kmsconform.reference_impl.clock import format_time, utc_now
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.signature import Signature
 
+from pytest_kmsconform import PRODUCER
+
 
 class GeneratedChain:
     """``count`` chained records signed by ``signing_key``; only ``records()`` is needed to export."""
@@ -60,7 +62,7 @@ def build_archive(path: Path, count: int) -> dict[str, Any]:
     raw = ring.backend._material(version.key)  # the seeded private key, for fast generation
     seed = raw.private_bytes_raw()  # type: ignore[union-attr]
     chain = GeneratedChain(count, nacl.signing.SigningKey(seed), version.kid)
-    export_archive(chain, path, RingSigner(ring))  # type: ignore[arg-type]
+    export_archive(chain, path, RingSigner(ring), producer=PRODUCER)  # type: ignore[arg-type]
     return ring.jwks()
 
 

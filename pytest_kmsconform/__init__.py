@@ -11,4 +11,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
+PRODUCER = f"pytest-kmsconform {__version__}"
+"""What archives written by kmsconform name as their ``producer``."""
+
 SUITE_VERSION = "1.0.0"

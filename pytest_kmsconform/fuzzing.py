@@ -94,6 +94,7 @@ def _archive_seed() -> tuple[bytes, dict[str, Any]]:
     """A valid 4-record archive signed by a seeded Ed25519 key, and its JWKS."""
     import tempfile
 
+    from pytest_kmsconform import PRODUCER
     from pytest_kmsconform.reference_impl.algorithms import Algorithm
     from pytest_kmsconform.reference_impl.audit.archive import export_archive
     from pytest_kmsconform.reference_impl.audit.store import SqliteAuditStore
@@ -108,7 +109,7 @@ def _archive_seed() -> tuple[bytes, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp, SqliteAuditStore(f"{tmp}/a.db", signer, clock=lambda: epoch) as store:
         for i in range(4):
             store.append({"event": "approval", "n": i, "note": "fuzz seed \u00e9"})
-        export_archive(store, buf, signer, clock=lambda: epoch)
+        export_archive(store, buf, signer, producer=PRODUCER, clock=lambda: epoch)
     return buf.getvalue(), ring.jwks()
 
 

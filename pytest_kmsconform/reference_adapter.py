@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_kmsconform import __version__, kinds
+from pytest_kmsconform import PRODUCER, __version__, kinds
 from pytest_kmsconform.adapter import (
     ImplAuditLog,
     ImplChainVerifier,
@@ -141,7 +141,7 @@ class ReferenceAuditLog:
         return [r.to_json() for r in self.store.records()]
 
     def export_archive(self, dest: Path) -> None:
-        export_archive(self.store, dest, _as_signer(self._signer))
+        export_archive(self.store, dest, _as_signer(self._signer), producer=PRODUCER)
 
     def close(self) -> None:
         if self._sinks is not None:

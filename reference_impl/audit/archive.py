@@ -34,12 +34,6 @@ from .store import AuditStore
 FORMAT = "kmsconform-audit-archive/1"
 
 
-def _producer() -> str:
-    from pytest_kmsconform import __version__
-
-    return f"pytest-kmsconform {__version__}"
-
-
 Source = str | os.PathLike[str] | IO[str] | IO[bytes]
 
 
@@ -116,17 +110,25 @@ def open_lines(source: Source) -> Iterator[Iterator[bytes]]:
 
 
 def export_archive(
-    store: AuditStore, dest: str | os.PathLike[str] | IO[bytes], signer: Signer, *, clock: Clock = utc_now
+    store: AuditStore,
+    dest: str | os.PathLike[str] | IO[bytes],
+    signer: Signer,
+    *,
+    producer: str,
+    clock: Clock = utc_now,
 ) -> Checkpoint:
     """Write every record of ``store`` as an archive to ``dest`` and return the signed checkpoint.
+
+    ``producer`` names the software that wrote it (the header's ``producer``, e.g.
+    ``pytest-kmsconform 0.1.0``: :data:`pytest_kmsconform.PRODUCER`).
 
     Streams: memory stays flat in the number of records.
     """
     if isinstance(dest, str | os.PathLike):
         with open(dest, "wb") as fh:
-            return export_archive(store, fh, signer, clock=clock)
+            return export_archive(store, fh, signer, producer=producer, clock=clock)
     created_at = format_time(clock())
-    header = {"format": FORMAT, "created_at": created_at, "producer": _producer()}
+    header = {"format": FORMAT, "created_at": created_at, "producer": producer}
     dest.write(canonicalize_payload(header) + b"\n")
     h = hashlib.sha256()
     count, head = 0, None

@@ -16,6 +16,8 @@ from pytest_kmsconform.reference_impl.audit import SqliteAuditStore, export_arch
 from pytest_kmsconform.reference_impl.config import signer_from_env
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
+from pytest_kmsconform import PRODUCER
+
 CLI = [sys.executable, "-c", "import sys; from pytest_kmsconform.cli import main; sys.exit(main())"]
 
 
@@ -72,7 +74,7 @@ def exported(tmp_path: Path) -> tuple[Path, Path]:
     with SqliteAuditStore(tmp_path / "a.db", signer) as store:
         for i in range(5):
             store.append({"i": i})
-        export_archive(store, tmp_path / "a.jsonl", signer)
+        export_archive(store, tmp_path / "a.jsonl", signer, producer=PRODUCER)
     (tmp_path / "keys.json").write_text(json.dumps(signer.jwks()))
     return tmp_path / "a.jsonl", tmp_path / "keys.json"
 
@@ -128,7 +130,7 @@ def test_verify_archive_hmac_secret(tmp_path: Path) -> None:
     signer = signer_from_env({"AUDIT_SIGNING_SECRET": "ci-secret"})
     with SqliteAuditStore(tmp_path / "a.db", signer) as store:
         store.append({"i": 1})
-        export_archive(store, tmp_path / "a.jsonl", signer)
+        export_archive(store, tmp_path / "a.jsonl", signer, producer=PRODUCER)
     (tmp_path / "keys.json").write_text('{"keys": []}')
     (tmp_path / "secret").write_text("ci-secret\n")
     base = ["verify-archive", str(tmp_path / "a.jsonl"), "--keys", str(tmp_path / "keys.json")]

@@ -12,6 +12,8 @@ from pytest_kmsconform.reference_impl.audit import SqliteAuditStore, export_arch
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 
+from pytest_kmsconform import PRODUCER
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -63,5 +65,5 @@ def archive(tmp_path: Path, store: SqliteAuditStore, signer: RingSigner, clock: 
         store.append({"type": "approval", "n": i, "actor": "alice"})
     clock.advance()
     path = tmp_path / "audit.jsonl"
-    export_archive(store, path, signer, clock=clock)
+    export_archive(store, path, signer, producer=PRODUCER, clock=clock)
     return path

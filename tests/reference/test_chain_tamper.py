@@ -18,6 +18,8 @@ from pytest_kmsconform.reference_impl.errors import ArchiveFormatError
 from pytest_kmsconform.reference_impl.keyring import RingSigner
 from pytest_kmsconform.reference_impl.verifier import Finding, FindingCode, Verifier
 
+from pytest_kmsconform import PRODUCER
+
 Lines = list[dict[str, Any]]
 
 
@@ -276,7 +278,7 @@ def test_every_asymmetric_algorithm_round_trips(
         for i in range(3):
             clock.advance()
             store.append({"i": i, "f": 1.5, "s": "\u20ac"})
-        export_archive(store, tmp_path / "a.jsonl", signer, clock=clock)
+        export_archive(store, tmp_path / "a.jsonl", signer, producer=PRODUCER, clock=clock)
     assert verify(signer.jwks(), tmp_path / "a.jsonl") == []
 
 
@@ -287,7 +289,7 @@ def test_hmac_chain_needs_the_secret(tmp_path: Path, make_signer: Callable[..., 
     with SqliteAuditStore(tmp_path / "a.db", signer, clock=clock) as store:
         clock.advance()
         store.append({"i": 1})
-        export_archive(store, tmp_path / "a.jsonl", signer, clock=clock)
+        export_archive(store, tmp_path / "a.jsonl", signer, producer=PRODUCER, clock=clock)
     assert signer.jwks() == {"keys": []}
     secret = signer.ring.backend.hmac_secret(signer.ring.active().key)  # type: ignore[attr-defined]
     ok = Verifier({"keys": []}, hmac_secrets={signer.kid: secret})

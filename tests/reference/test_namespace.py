@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,23 @@ def test_subpackages_are_mapped() -> None:
     assert Path(pytest_kmsconform.reference_impl.__file__).parent.name == "reference_impl"
     assert pytest_kmsconform.emulators.__name__ == "pytest_kmsconform.emulators"
     assert pytest_kmsconform.suites.__name__ == "pytest_kmsconform.suites"
+
+
+def _imports_from_root(path: Path) -> set[str]:
+    """Names imported with ``from pytest_kmsconform import NAME`` anywhere in ``path``."""
+    tree = ast.parse(path.read_text(), str(path))
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "pytest_kmsconform" and node.level == 0
+        for alias in node.names
+    }
+
+
+def test_reference_impl_takes_only_the_table_of_kinds_from_the_package_root() -> None:
+    """The package-level layering (reference_impl -> nothing above it) is import-linter's contract in
+    pyproject.toml; this covers what it cannot see: names taken from ``pytest_kmsconform/__init__``
+    itself, such as its version (the archive writer is given its producer string instead)."""
+    root = Path(pytest_kmsconform.reference_impl.__file__).parent
+    taken = {f"{path.relative_to(root)}: {name}" for path in root.rglob("*.py") for name in _imports_from_root(path)}
+    assert {entry for entry in taken if not entry.endswith(": kinds")} == set()

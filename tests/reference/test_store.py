@@ -32,6 +32,8 @@ from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.signer import BackendKey
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
+from pytest_kmsconform import PRODUCER
+
 
 def dump(path: Path) -> list[str]:
     """The whole database content, as SQL (read through a fresh connection)."""
@@ -233,7 +235,7 @@ def test_export_import_round_trip(
         assert import_archive(archive, restored, verify_with=signer.jwks()) == 10
         assert list(restored.records()) == list(iter_archive(archive))  # verbatim: same hashes and signatures
         again = tmp_path / "again.jsonl"
-        export_archive(restored, again, signer, clock=clock)
+        export_archive(restored, again, signer, producer=PRODUCER, clock=clock)
     records = [line for line in archive.read_bytes().splitlines()[1:-1]]
     assert again.read_bytes().splitlines()[1:-1] == records
     assert Verifier(signer.jwks()).verify_archive(again) == []

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pytest_kmsconform.reference_impl.errors import KmsConformError
 
+from pytest_kmsconform import PRODUCER
+
 REPO = Path(__file__).resolve().parents[2]
 KMSCONFORM = [sys.executable, "-c", "import sys; from pytest_kmsconform.cli import main; sys.exit(main())"]
 
@@ -115,7 +117,7 @@ def test_local_key_flow_never_shows_the_private_key(tmp_path: Path, captured_log
         for i in range(3):
             texts.append(repr(store.append({"n": i})))
         archive = tmp_path / "a.jsonl"
-        export_archive(store, archive, signer)
+        export_archive(store, archive, signer, producer=PRODUCER)
     texts.append(archive.read_text())
     # wrong algorithm, damaged key, key in the wrong variable: the errors must not quote the key
     damaged = pem(key).replace("\n", "\n ", 3)
