@@ -23,7 +23,7 @@ from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.audit.archive import export_archive
 from pytest_kmsconform.reference_impl.audit.records import AuditRecord
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload
 from pytest_kmsconform.reference_impl.clock import format_time, utc_now
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.signature import Signature
@@ -42,7 +42,7 @@ class GeneratedChain:
         ts = format_time(utc_now())
         for seq in range(self.count):
             payload = {"event": "approval", "seq": seq, "actor": f"agent-{seq % 97}", "amount": seq * 7}
-            digest = compute_audit_digest(canonicalize_payload(payload), prev)
+            digest = audit_digest(canonicalize_payload(payload), prev).hex()
             sig = self._key.sign(bytes.fromhex(digest)).signature
             yield AuditRecord(
                 seq=seq,

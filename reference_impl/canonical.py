@@ -42,12 +42,18 @@ def parse_hash_hex(value: str, what: str = "hash") -> bytes:
         raise InvalidDigest(f"{what} is not hex") from None
 
 
-def compute_audit_digest(canonical: bytes, prev_hash: str | None) -> str:
-    """Return ``SHA256(canonical || prev_hash_bytes)`` as lower-case hex."""
+def audit_digest(canonical: bytes, prev_hash: str | bytes | None) -> bytes:
+    """The seed's audit digest, ``SHA256(canonical || prev_hash_bytes)``: the one place it is computed.
+
+    :param canonical: the record's canonical payload bytes (:func:`canonicalize_payload`).
+    :param prev_hash: the previous record's hash, as 64 lower-case hex characters or 32 bytes;
+        ``None`` for the genesis record.
+    :raises InvalidDigest: ``prev_hash`` is not a SHA-256 value.
+    """
     h = hashlib.sha256(canonical)
     if prev_hash is not None:
-        h.update(parse_hash_hex(prev_hash, "prev_hash"))
-    return h.hexdigest()
+        h.update(require_digest(prev_hash) if isinstance(prev_hash, bytes) else parse_hash_hex(prev_hash, "prev_hash"))
+    return h.digest()
 
 
 def require_digest(digest: bytes) -> bytes:

@@ -115,7 +115,12 @@ def hmac_digest(secret: bytes, digest: bytes) -> bytes:
     return hmac.new(secret, require_digest(digest), hashlib.sha256).digest()
 
 
-def verify_hmac(secret: bytes, digest: bytes, tag: bytes) -> None:
-    """Constant-time check of an HMAC-SHA256 tag; raises :class:`InvalidSignature`."""
-    if not hmac.compare_digest(hmac_digest(secret, digest), tag):
+def verify_mac(secret: bytes, message: bytes, tag: bytes) -> None:
+    """The one HMAC-SHA256 check: constant time, a full 32-byte tag; raises :class:`InvalidSignature`."""
+    if not hmac.compare_digest(hmac.new(secret, message, hashlib.sha256).digest(), tag):
         raise InvalidSignature("hmac-sha256 tag does not verify")
+
+
+def verify_hmac(secret: bytes, digest: bytes, tag: bytes) -> None:
+    """:func:`verify_mac` of a 32-byte audit digest (anything else raises :class:`InvalidDigest`)."""
+    verify_mac(secret, require_digest(digest), tag)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload
 from pytest_kmsconform.reference_impl.clock import parse_time
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.suites import _support as sup
@@ -256,7 +256,7 @@ def logged(env: PolicyEnv, before: int, expected: Sequence[tuple[str | None, str
 
 def verify_canonical(signer: ImplSigner, canonical: bytes, signature: Signature) -> None:
     """The signature is over seed 001's digest of ``canonical`` (genesis record)."""
-    digest = bytes.fromhex(compute_audit_digest(canonical, None))
+    digest = bytes.fromhex(audit_digest(canonical, None).hex())
     signer.verify_signature(digest, signature)
 
 

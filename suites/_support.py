@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest, loads_canonical
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload, loads_canonical
 from pytest_kmsconform.reference_impl.clock import format_time, parse_time
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.signature import Signature, b64url_encode
@@ -151,7 +151,7 @@ def chain_problems(records: Sequence[Mapping[str, Any]]) -> list[str]:
             problems.append(f"record {i}: seq {rec.get('seq')!r}")
         if rec.get("prev_hash") != prev:
             problems.append(f"record {i}: prev_hash does not link to record {i - 1}")
-        expected = compute_audit_digest(oracle_canonical(rec.get("payload")), rec.get("prev_hash"))
+        expected = audit_digest(oracle_canonical(rec.get("payload")), rec.get("prev_hash")).hex()
         if rec.get("hash") != expected:
             problems.append(f"record {i}: hash is not SHA256(canonical(payload) || prev_hash)")
         prev = rec.get("hash")
@@ -225,7 +225,7 @@ def build_reference_archive(key: ReferenceKey, path: Path, n: int) -> Path:
     prev: str | None = None
     for i in range(n):
         payload = audit_payload(i, note=f"record {i}")
-        digest_hex = compute_audit_digest(oracle_canonical(payload), prev)
+        digest_hex = audit_digest(oracle_canonical(payload), prev).hex()
         signature = key.signer.sign_digest(bytes.fromhex(digest_hex)).to_json()
         ts = format_time(now())
         records.append(

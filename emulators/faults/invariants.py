@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload
 from pytest_kmsconform.reference_impl.errors import KmsConformError
 from pytest_kmsconform.reference_impl.signature import Signature
 
@@ -64,7 +64,7 @@ def audit_problems(
             problems.append(f"record {index}: prev_hash does not link to the previous record (fork)")
         try:
             canonical = canonicalize_payload(rec.get("payload"))
-            digest = compute_audit_digest(canonical, rec.get("prev_hash"))
+            digest = audit_digest(canonical, rec.get("prev_hash")).hex()
         except KmsConformError as exc:
             problems.append(f"record {index}: cannot recompute its digest: {exc}")
             prev = rec.get("hash")

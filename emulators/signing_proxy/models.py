@@ -11,7 +11,6 @@ environment (``env:<module>``) gets no admin operations.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, require_digest
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload, require_digest
 from pytest_kmsconform.reference_impl.clock import Clock, utc_now
 from pytest_kmsconform.reference_impl.errors import InvalidSignature, UnknownKey, UnsupportedAlgorithm
 from pytest_kmsconform.reference_impl.jwk import public_key_to_jwk
@@ -96,10 +95,7 @@ class ProxyService:
         self, canonical: bytes, prev_hash: bytes | None, request_id: str | None = None
     ) -> tuple[bytes, Signature]:
         """Sign the seed's audit digest ``SHA256(canonical || prev_hash)``; returns (digest, signature)."""
-        h = hashlib.sha256(canonical)
-        if prev_hash is not None:
-            h.update(require_digest(prev_hash))
-        digest = h.digest()
+        digest = audit_digest(canonical, prev_hash)
         return digest, self.sign_hash(digest, request_id)
 
     def verify(self, digest: bytes, value: bytes, kid: str | None, alg: Algorithm | None) -> VerifyOutcome:

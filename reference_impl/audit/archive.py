@@ -50,7 +50,7 @@ class Checkpoint:
 
     def digest(self) -> bytes:
         """The 32 bytes the checkpoint signature signs."""
-        return hashlib.sha256(canonicalize_payload(self.signed_body())).digest()
+        return checkpoint_digest(self.signed_body())
 
     def to_json(self) -> dict[str, Any]:
         return {"checkpoint": {**self.signed_body(), "signature": self.signature.to_json()}}
@@ -78,6 +78,11 @@ class Checkpoint:
 
 def checkpoint_body(count: int, head_hash: str | None, records_sha256: str, created_at: str) -> dict[str, Any]:
     return {"count": count, "head_hash": head_hash, "records_sha256": records_sha256, "created_at": created_at}
+
+
+def checkpoint_digest(body: dict[str, Any]) -> bytes:
+    """What a checkpoint's signature signs: SHA-256 of its canonical body."""
+    return hashlib.sha256(canonicalize_payload(body)).digest()
 
 
 def is_checkpoint_line(obj: Any) -> bool:
@@ -138,39 +143,76 @@ def export_archive(
         dest.write(line)
         count, head = count + 1, record.hash
     body = checkpoint_body(count, head, h.hexdigest(), created_at)
-    signature = signer.sign_digest(hashlib.sha256(canonicalize_payload(body)).digest())
+    signature = signer.sign_digest(checkpoint_digest(body))
     checkpoint = Checkpoint(count, head, h.hexdigest(), created_at, signature)
     dest.write(canonicalize_payload(checkpoint.to_json()) + b"\n")
     dest.flush()
     return checkpoint
 
 
-@dataclass
-class ArchiveReader:
-    """Reads an archive line by line: :meth:`records` yields records, then :attr:`checkpoint` is set.
+class ArchiveLines:
+    """The one reader of an archive's lines: the header, the record lines, then the checkpoint.
 
-    Only the format is checked here; authenticity is the verifier's job.
+    :meth:`header` reads the first line; :meth:`record_lines` yields each record line as written
+    (the verifier hashes and parses them itself) and stops at the checkpoint, after which
+    :attr:`checkpoint` is set, or :attr:`checkpoint_error` when that line is malformed (reading
+    stops there), and :attr:`trailing` is true when a line follows the checkpoint. Only the format
+    is checked here; authenticity is the verifier's job.
     """
 
-    header: dict[str, Any] | None = None
-    checkpoint: Checkpoint | None = None
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self._lines = lines
+        self.checkpoint: Checkpoint | None = None
+        self.checkpoint_error: ArchiveFormatError | None = None
+        self.trailing = False
 
-    def records(self, lines: Iterator[bytes]) -> Iterator[AuditRecord]:
-        first = next(lines, None)
-        if first is None:
-            raise ArchiveFormatError("archive is empty (no header line)")
-        self.header = parse_header(first)
-        for n, line in enumerate(lines):
-            obj = loads_line(line)
-            if is_checkpoint_line(obj):
-                self.checkpoint = Checkpoint.from_json(obj)
-                if next(lines, None) is not None:
-                    raise ArchiveFormatError("lines after the checkpoint")
+    def header(self) -> dict[str, Any] | None:
+        """The header, or ``None`` for an archive without a single line.
+
+        :raises ArchiveFormatError: the first line is not a header.
+        """
+        first = next(self._lines, None)
+        return None if first is None else parse_header(first)
+
+    def record_lines(self) -> Iterator[bytes]:
+        for line in self._lines:
+            if self.checkpoint is not None:
+                self.trailing = True
                 return
-            try:
-                yield AuditRecord.from_json(obj)
-            except ArchiveFormatError as exc:
-                raise ArchiveFormatError(f"record {n}: {exc}") from None
+            if b'"checkpoint"' in line[:32]:  # records start with {"hash": (canonical member order)
+                try:
+                    obj = loads_line(line)
+                except ArchiveFormatError:
+                    obj = None
+                if is_checkpoint_line(obj):
+                    try:
+                        self.checkpoint = Checkpoint.from_json(obj)
+                    except ArchiveFormatError as exc:
+                        self.checkpoint_error = exc
+                        return
+                    continue
+            yield line
+
+
+def read_records(lines: Iterator[bytes]) -> Iterator[AuditRecord]:
+    """The records of an archive's lines, format checked; then its checkpoint must be there alone.
+
+    :raises ArchiveFormatError: a malformed header, record or checkpoint, no checkpoint, or lines after it.
+    """
+    reader = ArchiveLines(lines)
+    if reader.header() is None:
+        raise ArchiveFormatError("archive is empty (no header line)")
+    for n, line in enumerate(reader.record_lines()):
+        try:
+            yield AuditRecord.from_json(loads_line(line))
+        except ArchiveFormatError as exc:
+            raise ArchiveFormatError(f"record {n}: {exc}") from None
+    if reader.checkpoint_error is not None:
+        raise reader.checkpoint_error
+    if reader.trailing:
+        raise ArchiveFormatError("lines after the checkpoint")
+    if reader.checkpoint is None:
+        raise ArchiveFormatError("archive has no checkpoint line (truncated?)")
 
 
 def iter_archive(source: Source) -> Iterator[AuditRecord]:
@@ -178,11 +220,8 @@ def iter_archive(source: Source) -> Iterator[AuditRecord]:
 
     A missing checkpoint raises :class:`ArchiveFormatError` after the last record.
     """
-    reader = ArchiveReader()
     with open_lines(source) as lines:
-        yield from reader.records(lines)
-    if reader.checkpoint is None:
-        raise ArchiveFormatError("archive has no checkpoint line (truncated?)")
+        yield from read_records(lines)
 
 
 def import_archive(source: Source, store: AuditStore, *, verify_with: Mapping[str, Any] | None = None) -> int:

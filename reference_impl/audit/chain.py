@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from ..canonical import canonicalize_payload, compute_audit_digest, loads_canonical
+from ..canonical import audit_digest, canonicalize_payload, loads_canonical
 from ..clock import Clock, format_time, parse_time
 from ..errors import AuditStoreError
 from ..signature import Signature
@@ -57,7 +57,7 @@ class ChainedStore(ABC):
         canonical = canonicalize_payload(payload)  # before the lock: it does not depend on the head
         stamp = normalise_ts(ts, self._clock)
         with self._head_locked("append") as (conn, seq, prev_hash):
-            digest = compute_audit_digest(canonical, prev_hash)
+            digest = audit_digest(canonical, prev_hash).hex()
             signature = self.signer.sign_digest(bytes.fromhex(digest))  # sign BEFORE commit
             self._insert(conn, seq, stamp, canonical, prev_hash, digest, signature)
         return AuditRecord(
@@ -72,7 +72,7 @@ class ChainedStore(ABC):
         """Append an existing record verbatim (archive import): it must be the digest of its payload
         and link onto the head; it is not re-signed."""
         canonical = canonicalize_payload(record.payload)
-        if compute_audit_digest(canonical, record.prev_hash) != record.hash:
+        if audit_digest(canonical, record.prev_hash).hex() != record.hash:
             raise AuditStoreError(f"record {record.seq}: hash is not the digest of its payload")
         stamp = normalise_ts(record.ts, self._clock)
         with self._head_locked("import") as (conn, seq, prev_hash):

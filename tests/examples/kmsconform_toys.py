@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest, loads_canonical
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload, loads_canonical
 from pytest_kmsconform.reference_impl.clock import format_time, parse_time
 from pytest_kmsconform.reference_impl.jwk import jwk_to_public_key, public_key_to_jwk
 from pytest_kmsconform.reference_impl.multisig import manifest_digest
@@ -205,7 +205,7 @@ class ToyVerifier:
             body += raw[i + 1] + b"\n"  # the bytes as read: re-formatting is tampering too
             if rec["prev_hash"] != prev or rec["seq"] != i:
                 found.append(ToyFinding("CHAIN_BROKEN", i))
-            digest = compute_audit_digest(canonicalize_payload(rec["payload"]), rec["prev_hash"])
+            digest = audit_digest(canonicalize_payload(rec["payload"]), rec["prev_hash"]).hex()
             if digest != rec["hash"]:
                 found.append(ToyFinding("HASH_MISMATCH", i))
             else:
@@ -245,7 +245,7 @@ class ToyAuditLog:
 
     def _record(self, records: list[dict[str, Any]], payload: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
         prev = records[-1]["hash"] if records else None
-        digest = compute_audit_digest(canonicalize_payload(dict(payload)), prev)
+        digest = audit_digest(canonicalize_payload(dict(payload)), prev).hex()
         rec = {
             "seq": len(records),
             "ts": format_time(_now()),

@@ -77,34 +77,34 @@ def float_numbers(original: Any) -> Any:
 
 
 @mutant(
-    "pytest_kmsconform.reference_impl.audit.chain:compute_audit_digest",
+    "pytest_kmsconform.reference_impl.audit.chain:audit_digest",
     bug="digest over the previous hash's hex text instead of its 32 raw bytes",
     violates="seed 001 (Digest formula: prev_hash bytes); docs/spec.md section 4",
     select=AUDIT,
 )
 def digest_over_hex_prev(original: Any) -> Any:
-    def compute_audit_digest(canonical: bytes, prev_hash: str | None) -> str:
+    def audit_digest(canonical: bytes, prev_hash: str | None) -> bytes:
         h = hashlib.sha256(canonical)
         if prev_hash is not None:
             h.update(prev_hash.encode())
-        return h.hexdigest()
+        return h.digest()
 
-    return compute_audit_digest
+    return audit_digest
 
 
 @mutant(
-    "pytest_kmsconform.reference_impl.audit.chain:compute_audit_digest",
+    "pytest_kmsconform.reference_impl.audit.chain:audit_digest",
     bug="digest with the previous hash first: SHA256(prev_hash || canonical)",
     violates="seed 001 (Digest formula: SHA256(canonical || prev_hash))",
     backends=("mock",),
     select=AUDIT,
 )
 def digest_prev_first(original: Any) -> Any:
-    def compute_audit_digest(canonical: bytes, prev_hash: str | None) -> str:
+    def audit_digest(canonical: bytes, prev_hash: str | None) -> bytes:
         prefix = bytes.fromhex(prev_hash) if prev_hash is not None else b""
-        return hashlib.sha256(prefix + canonical).hexdigest()
+        return hashlib.sha256(prefix + canonical).digest()
 
-    return compute_audit_digest
+    return audit_digest
 
 
 @mutant(
@@ -174,7 +174,7 @@ def commit_before_sign(original: Any) -> Any:
         canonical = chain.canonicalize_payload(payload)
         stamp = chain.normalise_ts(ts, self._clock)
         with self._head_locked("append") as (conn, seq, prev_hash):
-            digest = chain.compute_audit_digest(canonical, prev_hash)
+            digest = chain.audit_digest(canonical, prev_hash).hex()
             placeholder = Signature("pending", self.signer.alg, b"\0")
             self._insert(conn, seq, stamp, canonical, prev_hash, digest, placeholder)
         signature = self.signer.sign_digest(bytes.fromhex(digest))

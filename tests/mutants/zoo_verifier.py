@@ -130,7 +130,7 @@ def truncation_unreported(Verifier: Any) -> Any:
 
 
 @mutant(
-    "pytest_kmsconform.reference_impl.verifier:_Chain._check_link",
+    "pytest_kmsconform.reference_impl.findings:ChainState._check_link",
     bug="findings: a broken link is reported at the previous record's index",
     violates="docs/spec.md section 7 (index of the first record that shows the problem)",
     select="test_audit",

@@ -13,7 +13,7 @@ import pytest
 from pytest_kmsconform.reference_impl import verifier as verifier_module
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.audit import iter_archive
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload
 from pytest_kmsconform.reference_impl.errors import ArchiveFormatError
 from pytest_kmsconform.reference_impl.keyring import RingSigner
 from pytest_kmsconform.reference_impl.verifier import Finding, FindingCode, Verifier
@@ -64,7 +64,7 @@ def codes(findings: list[Finding]) -> dict[FindingCode, int | None]:
 
 def resign(record: dict[str, Any], signer: RingSigner) -> None:
     """Recompute a record's hash and signature (what an attacker holding ``signer`` would do)."""
-    digest = compute_audit_digest(canonicalize_payload(record["payload"]), record["prev_hash"])
+    digest = audit_digest(canonicalize_payload(record["payload"]), record["prev_hash"]).hex()
     record["hash"] = digest
     record["signature"] = signer.sign_digest(bytes.fromhex(digest)).to_json()
 

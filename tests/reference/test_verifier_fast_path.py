@@ -10,7 +10,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pytest_kmsconform.reference_impl import verifier as verifier_module
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl import verify_pool
+from pytest_kmsconform.reference_impl.audit import record_lines
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload
 from pytest_kmsconform.reference_impl.clock import format_time
 from pytest_kmsconform.reference_impl.errors import CanonicalizationError
 from pytest_kmsconform.reference_impl.keyring import RingSigner
@@ -33,7 +35,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 def record_line(signer: RingSigner, payload: Any, seq: int = 0, prev_hash: str | None = None) -> bytes:
-    digest = compute_audit_digest(canonicalize_payload(payload), prev_hash)
+    digest = audit_digest(canonicalize_payload(payload), prev_hash).hex()
     record = {
         "hash": digest,
         "payload": payload,
@@ -48,14 +50,14 @@ def record_line(signer: RingSigner, payload: Any, seq: int = 0, prev_hash: str |
 def both_paths(verifier: Verifier, lines: list[bytes], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     fast = verifier.check_lines(0, lines)
     with monkeypatch.context() as patch:
-        patch.setattr(verifier_module, "_fast_record", lambda line: None)
+        patch.setattr(verifier_module, "fast_record", lambda line: None)
         general = verifier.check_lines(0, lines)
     return fast, general
 
 
 def test_an_exported_line_takes_the_fast_path(signer: RingSigner) -> None:
     line = record_line(signer, {"a": 1, "s": "\u20ac\u2028", "f": 1.5, "n": [None, True]})
-    fast = verifier_module._fast_record(line)
+    fast = record_lines.fast_record(line)
     assert fast is not None and fast.seq == 0 and fast.prev_hash is None
     assert Verifier(signer.jwks()).check_lines(0, [line]) == ((0, None), (0, fast.hash), {})
 
@@ -74,7 +76,7 @@ def test_an_exported_line_takes_the_fast_path(signer: RingSigner) -> None:
 )
 def test_edited_lines_leave_the_fast_path(signer: RingSigner, edit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     line = edit(record_line(signer, {"a": 1}))
-    assert verifier_module._fast_record(line) is None
+    assert record_lines.fast_record(line) is None
     fast, general = both_paths(Verifier(signer.jwks()), [line], monkeypatch)
     assert fast == general
 
@@ -89,7 +91,7 @@ def test_fast_and_general_paths_agree_on_valid_lines(
     except CanonicalizationError:
         assume(False)
         return
-    second = record_line(signer, {"next": payload}, seq=1, prev_hash=verifier_module._fast_record(first).hash)  # type: ignore[union-attr]
+    second = record_line(signer, {"next": payload}, seq=1, prev_hash=record_lines.fast_record(first).hash)  # type: ignore[union-attr]
     fast, general = both_paths(Verifier(signer.jwks()), [first, second], monkeypatch)
     assert fast == general == ((0, None), (1, fast[1][1]), {})  # type: ignore[index]
 
@@ -113,7 +115,7 @@ def test_signed_bytes_that_are_not_one_payload_value_are_a_hash_mismatch(
     """A signer hashes ``{"a":1},"payload":{"actor":"mallory"}``: the parser sees the second payload,
     which is not what was signed, so the verifier must not accept the record."""
     smuggled = b'{"a":1},"payload":{"actor":"mallory"}'
-    digest = compute_audit_digest(smuggled, None)
+    digest = audit_digest(smuggled, None).hex()
     signature = canonicalize_payload(signer.sign_digest(bytes.fromhex(digest)).to_json())
     forged = b'{"hash":"%s","payload":%s,"prev_hash":null,"seq":0,"signature":%s,"ts":"%s"}' % (
         digest.encode(),
@@ -122,7 +124,7 @@ def test_signed_bytes_that_are_not_one_payload_value_are_a_hash_mismatch(
         format_time(TS).encode(),
     )
     if where == "general":
-        monkeypatch.setattr(verifier_module, "_fast_record", lambda line: None)
+        monkeypatch.setattr(verifier_module, "fast_record", lambda line: None)
     _, _, findings = Verifier(signer.jwks()).check_lines(0, [forged])
     assert list(findings) == [verifier_module.FindingCode.HASH_MISMATCH]
 
@@ -131,8 +133,8 @@ def test_workers_from_the_fork_server_when_threads_run(
     archive: Path, signer: RingSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Forking a process with threads is unsafe: then workers come from the fork server, same findings."""
-    monkeypatch.setattr(verifier_module.threading, "active_count", lambda: 2)
-    assert verifier_module._context().get_start_method() in {"forkserver", "spawn"}
+    monkeypatch.setattr(verify_pool.threading, "active_count", lambda: 2)
+    assert verify_pool._context().get_start_method() in {"forkserver", "spawn"}
     lines = archive.read_bytes().split(b"\n")
     lines[1 + 4] = lines[1 + 4].replace(b'"alice"', b'"mallory"')
     tampered = archive.with_name("tampered.jsonl")

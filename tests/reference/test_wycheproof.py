@@ -24,8 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.errors import InvalidSignature, KmsConformError
 from pytest_kmsconform.reference_impl.jwk import public_key_from_der_or_pem
-from pytest_kmsconform.reference_impl.primitives import verify_digest, verify_ed25519
-from pytest_kmsconform.reference_impl.verifier import verify_mac
+from pytest_kmsconform.reference_impl.primitives import verify_digest, verify_ed25519, verify_mac
 
 FILES = {
     Algorithm.ED25519: "ed25519_test.json",

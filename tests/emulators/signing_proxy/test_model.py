@@ -12,7 +12,7 @@ from pytest_kmsconform.emulators.signing_proxy.models import ProxyService
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.backends.mock import MockBackend
-from pytest_kmsconform.reference_impl.canonical import canonicalize_payload, compute_audit_digest
+from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload
 from pytest_kmsconform.reference_impl.errors import InvalidSignature, KeyRevoked, KeyStateError
 from pytest_kmsconform.reference_impl.jwk import jwk_to_public_key
 from pytest_kmsconform.reference_impl.jws import jwk_thumbprint, verify_compact, verify_pinned
@@ -60,7 +60,7 @@ def test_sign_canonical_uses_the_seed_digest() -> None:
     prev = "ab" * 32
     for prev_hash in (None, prev):
         digest, signature = svc.sign_canonical(canonical, None if prev_hash is None else bytes.fromhex(prev_hash))
-        assert digest.hex() == compute_audit_digest(canonical, prev_hash)
+        assert digest.hex() == audit_digest(canonical, prev_hash).hex()
         assert svc.verify(digest, signature.value, signature.kid, None).valid
 
 
