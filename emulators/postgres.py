@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,18 +144,3 @@ def temporary_postgres(*, max_connections: int = 64, start_timeout: float = 60.0
         if started:
             _run([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "-t", "30", "stop"], timeout=60)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def wait_ready(dsn: str, timeout: float = 10.0) -> None:
-    """Wait until the server accepts connections (``pg_ctl -w`` already does; for external servers)."""
-    import psycopg
-
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            psycopg.connect(dsn).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.1)

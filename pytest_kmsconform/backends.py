@@ -222,7 +222,3 @@ def require_backend(pool: BackendPool, name: str) -> BackendHandle:
     if state.skip_reason is not None:
         pytest.skip(f"{SKIP_PREFIX}{name}: {state.skip_reason}")
     raise BackendStartError(f"backend {name} failed to start: {state.error}")
-
-
-def selected_backends(config: pytest.Config) -> tuple[str, ...]:
-    return get_config(config).backends

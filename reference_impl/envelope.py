@@ -20,7 +20,6 @@ failures stay :class:`~.errors.BackendError` (a disabled KMS key gives ``DISABLE
 from __future__ import annotations
 
 import enum
-import hashlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -218,8 +217,3 @@ class EnvelopeStore:
         if not isinstance(private, SealablePrivateKey) or _spki(private) != rec.public_key:
             raise tampered(TamperReason.PUBLIC_KEY_MISMATCH, "private key does not match the stored public key")
         return private
-
-
-def public_key_fingerprint(record: SealedRecord) -> str:
-    """SHA-256 of the stored SPKI, hex (for logs: never the key itself)."""
-    return hashlib.sha256(record.public_key).hexdigest()

@@ -86,8 +86,3 @@ def loads_line(line: bytes | str) -> Any:
         return loads_canonical(line)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ArchiveFormatError(f"line is not JSON: {exc}") from None
-
-
-def parse_record_line(line: bytes | str) -> AuditRecord:
-    """Parse one archive line into a record; raises :class:`ArchiveFormatError`."""
-    return AuditRecord.from_json(loads_line(line))
