@@ -20,11 +20,10 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from pytest_kmsconform import kinds
 
+from ..transport import Handler, LoopbackHTTPServer, ServerThread
 from .catalog import wire_error
 from .errors import FaultProxyError
 from .plan import Decision, FaultKind, FaultPlan, Phase
@@ -51,13 +50,8 @@ class _Stop(Exception):
     """Raised inside a handler to drop the connection without an answer."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; no 40 ms Nagle stall
+class _Handler(Handler):
     server: _ProxyServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: request lines may carry key ids and tokens in query strings."""
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -136,10 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _ProxyServer(LoopbackHTTPServer):
     allow_reuse_address = True
-    request_queue_size = 128  # the default listen backlog of 5 drops connections from client pools
 
     def __init__(self, address: tuple[str, int], owner: FaultProxy) -> None:
         self.owner = owner
@@ -174,7 +166,7 @@ class FaultProxy:
         self.events: list[ProxyEvent] = []
         self._events_lock = threading.Lock()
         self._server: _ProxyServer | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: ServerThread | None = None
 
     @property
     def url(self) -> str:
@@ -188,19 +180,14 @@ class FaultProxy:
             self._server = _ProxyServer((self.host, self.port), self)
         except OSError as exc:
             raise FaultProxyError(f"cannot bind the fault proxy to {self.host}:{self.port}: {exc.strerror}") from None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="kmsconform-fault-proxy", daemon=True
-        )
-        self._thread.start()
+        self._thread = ServerThread(self._server, name="kmsconform-fault-proxy", poll_interval=0.05).start()
         return self
 
     def stop(self) -> None:
         self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.stop(timeout=10)
+        self._thread = None
         self._server = None
 
     def __enter__(self) -> FaultProxy:

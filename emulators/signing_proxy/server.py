@@ -1,4 +1,5 @@
-"""Transport of the signing proxy: a threaded stdlib HTTP(S) server on 127.0.0.1 (by default).
+"""Transport of the signing proxy: the shared loopback HTTP(S) server (:mod:`..transport`) on
+127.0.0.1 (by default).
 
 Only framing lives here (read the head, hand the body reader to :class:`ProxyApp`, write the
 response). TLS handshakes run in the connection's worker thread, not in the accept loop, so a
@@ -9,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import ssl
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..transport import Handler, LoopbackHTTPServer, ServerThread
 from .errors import ErrorCode, ProxyConfigError, WireError
 from .responses import ProxyApp
 from .wire import RequestHead, Response, error_response
@@ -62,10 +61,8 @@ class TlsConfig:
         return ctx
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Handler):
     server: _ProxyHTTPServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; no 40 ms Nagle stall
     server_version = SERVER_NAME
     sys_version = ""
     timeout = SOCKET_TIMEOUT
@@ -104,57 +101,14 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-class _ProxyHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _ProxyHTTPServer(LoopbackHTTPServer):
     allow_reuse_address = False
-    # listen() backlog: the default 5 overflows when a pool of clients connects at once (the load
-    # test saw 1 s SYN retransmits and connection resets with 16 clients).
-    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], app: ProxyApp, tls: ssl.SSLContext | None, max_connections: int
     ) -> None:
         self.app = app
-        self.tls = tls
-        self.max_connections = max_connections
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        # Bounded threads: past the limit a connection is closed at once instead of queueing.
-        if not self._slots.acquire(blocking=False):
-            log.warning(
-                "connection limit (%d) reached; closing connection from %s", self.max_connections, client_address
-            )
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(SOCKET_TIMEOUT)
-        try:
-            conn = self.tls.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            log.info("TLS handshake with %s failed: %s", client_address, exc)
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+        super().__init__(address, _Handler, tls=tls, max_connections=max_connections, socket_timeout=SOCKET_TIMEOUT)
 
 
 class SigningProxyServer:
@@ -178,37 +132,31 @@ class SigningProxyServer:
         self.port = port
         self.tls = tls
         self._httpd: _ProxyHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: ServerThread | None = None
 
     @property
     def url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("the signing proxy is not running")
-        address = self._httpd.server_address
-        host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
+        host, port = self._httpd.host_and_port
         scheme = "https" if self.tls is not None else "http"
         shown = f"[{host}]" if ":" in host else host
-        return f"{scheme}://{shown}:{address[1]}"
+        return f"{scheme}://{shown}:{port}"
 
     def start(self) -> str:
         if self._httpd is not None:
             raise RuntimeError("already started")
         ctx = self.tls.context() if self.tls is not None else None
         self._httpd = _ProxyHTTPServer((self.host, self.port), self.app, ctx, self.max_connections)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="signing-proxy", daemon=True
-        )
-        self._thread.start()
+        self._thread = ServerThread(self._httpd, name="signing-proxy", poll_interval=0.1).start()
         return self.url
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        httpd.shutdown()
-        httpd.server_close()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.stop(timeout=5)
             self._thread = None
 
     def __enter__(self) -> SigningProxyServer:

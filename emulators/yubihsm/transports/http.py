@@ -1,4 +1,4 @@
-"""The yubihsm-connector HTTP protocol on 127.0.0.1, in a background thread.
+"""The yubihsm-connector HTTP protocol on 127.0.0.1, on the shared loopback server (:mod:`...transport`).
 
 * ``POST /connector/api``: raw request frame in, raw response frame out, ``application/octet-stream``,
   always HTTP 200 (device errors are ``7F 00 01 <code>`` frames); bodies shorter than 3 or longer than
@@ -12,11 +12,10 @@
 from __future__ import annotations
 
 import os
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
+from ...transport import Handler, LoopbackHTTPServer, ServerThread
 from ..errors import EmulatorBug, TransportError
 from . import LockedDevice
 
@@ -26,13 +25,8 @@ CONNECTOR_VERSION = "3.0.7"
 MIN_BODY, MAX_BODY = 3, 3139
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Handler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # one frame per round trip: Nagle + delayed ACK would add 40 ms
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: request lines would flood test output."""
 
     def _reply(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -74,8 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, answer, "application/octet-stream")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
     device: LockedDevice
     handler_errors: list[Exception]
 
@@ -106,7 +99,7 @@ class ConnectorServer:
             raise TransportError(f"cannot listen on {host}:{port}: {exc}") from exc
         self._server.device = device
         self._server.handler_errors = []
-        self._thread: threading.Thread | None = None
+        self._thread = ServerThread(self._server, name="yubihsm-connector")
 
     @property
     def port(self) -> int:
@@ -129,17 +122,11 @@ class ConnectorServer:
             raise EmulatorBug(f"the simulator failed {count} request(s); first: {first!r}") from first
 
     def start(self) -> ConnectorServer:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="yubihsm-connector", daemon=True)
-            self._thread.start()
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self._thread.stop()
 
     def __enter__(self) -> ConnectorServer:
         return self.start()
