@@ -90,12 +90,12 @@ class GcpKmsEmulator:
         }
 
     def rest_client(self) -> Any:
-        from pytest_kmsconform.reference_impl.backends.gcp_kms import rest_client
+        from pytest_kmsconform.reference_impl.backends.gcp_kms_client import rest_client
 
         return rest_client(self.url)
 
     def grpc_client(self) -> Any:
-        from pytest_kmsconform.reference_impl.backends.gcp_kms import grpc_client
+        from pytest_kmsconform.reference_impl.backends.gcp_kms_client import grpc_client
 
         return grpc_client(self.grpc_host)
 

@@ -18,7 +18,8 @@ from ..jwk import public_key_to_jwk
 from ..primitives import PublicKey, verify_digest
 from ..signature import Signature
 from ..signer import BackendKey
-from .gcp_kms import NATIVE_ALGORITHMS, GcpKmsBackend, call
+from .gcp_kms import GcpKmsBackend
+from .gcp_kms_client import NATIVE_ALGORITHMS, call
 
 
 class GcpKmsSigner:
@@ -43,7 +44,7 @@ class GcpKmsSigner:
         if client is None:
             import os
 
-            from .gcp_kms import client_from_env
+            from .gcp_kms_client import client_from_env
 
             client = client_from_env(os.environ)
         ring = f"projects/{project}/locations/{location}/keyRings/{key_ring}"

@@ -24,33 +24,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from ..algorithms import Algorithm
-from ..clock import parse_time
 from ..errors import (
     BackendError,
     BackendErrorCode,
     ConfigurationError,
     InvalidSignature,
-    KeyFormatError,
     KeyStateError,
     UnknownKey,
     UnsupportedAlgorithm,
     UnsupportedReason,
 )
-from ..jwk import public_key_from_der_or_pem
 from ..primitives import PublicKey, check_key_matches
 from ..signer import BackendKey, KeyBackend, Signer
 from .vault_transit import (
     BACKEND_NAME,
     HMAC_KEY_SIZE,
     KEY_TYPES,
+    KeyInfo,
     KeyRef,
+    Revocation,
     VersionRetired,
     algorithm_fits_key_type,
     b64,
@@ -58,8 +54,13 @@ from .vault_transit import (
     corrupt,
     format_value,
     key_name_for,
+    load_public_key,
+    parse_go_time,
     parse_value,
+    response_data,
     sign_parameters,
+    spki_der,
+    status_of,
     translate,
 )
 
@@ -70,51 +71,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 DEFAULT_MOUNT = "transit"
 _TOO_OLD = "too old"
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    """What read-key says about a Transit key (only the fields the backend uses)."""
-
-    name: str
-    type: str
-    latest_version: int
-    min_decryption_version: int
-    min_encryption_version: int
-    versions: Mapping[int, Mapping[str, Any]]
-    """Loaded versions (``>= min_decryption_version``) with ``public_key``/``creation_time``; empty for HMAC."""
-
-    @classmethod
-    def from_response(cls, data: Mapping[str, Any]) -> KeyInfo:
-        try:
-            keys = data.get("keys") or {}
-            return cls(
-                name=str(data["name"]),
-                type=str(data["type"]),
-                latest_version=int(data["latest_version"]),
-                min_decryption_version=int(data["min_decryption_version"]),
-                min_encryption_version=int(data["min_encryption_version"]),
-                versions={int(v): k for v, k in keys.items() if isinstance(k, Mapping)},
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise corrupt(f"unexpected read-key response: {exc!r}") from None
-
-
-@dataclass(frozen=True)
-class Revocation:
-    """How a revocation was carried out in Vault (kept for the audit trail and for tests)."""
-
-    kid: str
-    min_encryption_version: int
-    rotated_to: int | None
-    """The version created only so the minimum could pass the revoked latest one (never used by the ring)."""
-
-
-def _response_data(response: Any, operation: str) -> Mapping[str, Any]:
-    if not isinstance(response, Mapping) or not isinstance(response.get("data"), Mapping):
-        raise corrupt(f"vault {operation}: response has no 'data' object")
-    data: Mapping[str, Any] = response["data"]
-    return data
 
 
 class VaultTransitBackend:
@@ -154,7 +110,7 @@ class VaultTransitBackend:
         try:
             return fn()
         except hvac.exceptions.VaultError as exc:
-            status = _status_of(exc)
+            status = status_of(exc)
             raise translate(exc, status, operation) from None
         except requests.exceptions.RequestException as exc:
             raise translate(exc, None, operation) from None
@@ -174,7 +130,7 @@ class VaultTransitBackend:
         response = self._call(
             f"read key {name}", lambda: self.client.secrets.transit.read_key(name=name, mount_point=self.mount)
         )
-        info = KeyInfo.from_response(_response_data(response, "read key"))
+        info = KeyInfo.from_response(response_data(response, "read key"))
         for version, entry in info.versions.items():
             self._pin(KeyRef(name, version), info.type, entry)
         return info
@@ -183,15 +139,15 @@ class VaultTransitBackend:
         text = entry.get("public_key")
         if not isinstance(text, str) or not text:
             return
-        key = _load_public_key(key_type, text)
+        key = load_public_key(key_type, text)
         with self._lock:
             pinned = self._pinned.get(ref)
-            if pinned is not None and _raw(pinned) != _raw(key):
+            if pinned is not None and spki_der(pinned) != spki_der(key):
                 raise corrupt(f"Vault now gives a different public key for {ref}; the pinned one is kept")
             self._pinned.setdefault(ref, key)
             created = entry.get("creation_time")
             if isinstance(created, str) and ref not in self._created:
-                self._created[ref] = _parse_go_time(created)
+                self._created[ref] = parse_go_time(created)
 
     # -- KeyBackend -----------------------------------------------------------------------
     def create_key(self, alg: Algorithm, label: str, previous: BackendKey | None) -> BackendKey:
@@ -253,7 +209,7 @@ class VaultTransitBackend:
                     mount_point=self.mount,
                 ),
             )
-            value = parse_value(_response_data(response, "hmac").get("hmac"), ref.version)
+            value = parse_value(response_data(response, "hmac").get("hmac"), ref.version)
             expected = 32
         else:
             response = self._call(
@@ -266,7 +222,7 @@ class VaultTransitBackend:
                     **sign_parameters(key.alg),
                 ),
             )
-            value = parse_value(_response_data(response, "sign").get("signature"), ref.version)
+            value = parse_value(response_data(response, "sign").get("signature"), ref.version)
             expected = 64 if key.alg is Algorithm.ED25519 else 0
         if expected and len(value) != expected:
             raise corrupt(f"{key.alg.value} value from Vault is {len(value)} bytes, expected {expected}")
@@ -295,7 +251,7 @@ class VaultTransitBackend:
             if exc.detail == "HTTP 400" and exc.code is BackendErrorCode.INVALID_REQUEST:
                 raise InvalidSignature(f"Vault rejected the {key.alg.value} signature for {ref}: {exc}") from None
             raise
-        valid = _response_data(response, "verify").get("valid")
+        valid = response_data(response, "verify").get("valid")
         if valid is not True:
             if valid is not False:
                 raise corrupt(f"verify answered valid={valid!r}")
@@ -371,54 +327,6 @@ class VaultTransitBackend:
     def close(self) -> None:
         """Close the HTTP session; the keys stay in Vault."""
         self.client.adapter.close()
-
-
-def _status_of(exc: BaseException) -> int | None:
-    import hvac.exceptions
-
-    table: tuple[tuple[type[BaseException], int], ...] = (
-        (hvac.exceptions.InvalidRequest, 400),
-        (hvac.exceptions.Unauthorized, 401),
-        (hvac.exceptions.Forbidden, 403),
-        (hvac.exceptions.InvalidPath, 404),
-        (hvac.exceptions.UnsupportedOperation, 405),
-        (hvac.exceptions.RateLimitExceeded, 429),
-        (hvac.exceptions.InternalServerError, 500),
-        (hvac.exceptions.VaultNotInitialized, 501),
-        (hvac.exceptions.BadGateway, 502),
-        (hvac.exceptions.VaultDown, 503),
-    )
-    return next((status for cls, status in table if isinstance(exc, cls)), 0)
-
-
-def _load_public_key(key_type: str, text: str) -> PublicKey:
-    """Ed25519 public keys come as raw base64, the others as PEM SPKI."""
-    try:
-        if key_type == "ed25519":
-            import base64
-
-            return ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-        return public_key_from_der_or_pem(text.encode())
-    except (ValueError, KeyFormatError) as exc:
-        raise corrupt(f"unreadable {key_type} public key from Vault: {exc}") from None
-
-
-def _raw(key: PublicKey) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _parse_go_time(text: str) -> datetime:
-    """Go's RFC 3339 with nanoseconds, cut to microseconds for Python."""
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    try:
-        return parse_time(text)
-    except ValueError:
-        return datetime.now(UTC)
 
 
 # -- factories ----------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from ..jwk import public_key_to_jwk
 from ..primitives import PublicKey, verify_digest
 from ..signature import Signature
 from ..signer import BackendKey
-from .vault import KeyInfo, VaultTransitBackend
-from .vault_transit import KeyRef, algorithm_fits_key_type, default_algorithm
+from .vault import VaultTransitBackend
+from .vault_transit import KeyInfo, KeyRef, algorithm_fits_key_type, default_algorithm
 
 
 class VaultTransitSigner:

@@ -24,13 +24,20 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from pytest_kmsconform import kinds
 
 from ..algorithms import Algorithm
-from ..errors import BackendError, BackendErrorCode, InvalidSignature
+from ..clock import parse_time
+from ..errors import BackendError, BackendErrorCode, InvalidSignature, KeyFormatError
+from ..jwk import public_key_from_der_or_pem
+from ..primitives import PublicKey
 
 BACKEND_NAME = kinds.VAULT
 KEY_TYPES: dict[Algorithm, str] = {
@@ -208,3 +215,95 @@ def translate(exc: BaseException, status: int | None, operation: str) -> Backend
             code = next((c for needle, c in _MESSAGE_CODES if needle in lowered), code)
     detail = f"HTTP {status}" if status else type(exc).__name__
     return BackendError(f"vault {operation} failed: {text}", code=code, backend=BACKEND_NAME, detail=detail)
+
+
+# -- parsing Transit answers -------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeyInfo:
+    """What read-key says about a Transit key (only the fields the backend uses)."""
+
+    name: str
+    type: str
+    latest_version: int
+    min_decryption_version: int
+    min_encryption_version: int
+    versions: Mapping[int, Mapping[str, Any]]
+    """Loaded versions (``>= min_decryption_version``) with ``public_key``/``creation_time``; empty for HMAC."""
+
+    @classmethod
+    def from_response(cls, data: Mapping[str, Any]) -> KeyInfo:
+        try:
+            keys = data.get("keys") or {}
+            return cls(
+                name=str(data["name"]),
+                type=str(data["type"]),
+                latest_version=int(data["latest_version"]),
+                min_decryption_version=int(data["min_decryption_version"]),
+                min_encryption_version=int(data["min_encryption_version"]),
+                versions={int(v): k for v, k in keys.items() if isinstance(k, Mapping)},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise corrupt(f"unexpected read-key response: {exc!r}") from None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """How a revocation was carried out in Vault (kept for the audit trail and for tests)."""
+
+    kid: str
+    min_encryption_version: int
+    rotated_to: int | None
+    """The version created only so the minimum could pass the revoked latest one (never used by the ring)."""
+
+
+def response_data(response: Any, operation: str) -> Mapping[str, Any]:
+    if not isinstance(response, Mapping) or not isinstance(response.get("data"), Mapping):
+        raise corrupt(f"vault {operation}: response has no 'data' object")
+    data: Mapping[str, Any] = response["data"]
+    return data
+
+
+def status_of(exc: BaseException) -> int | None:
+    import hvac.exceptions
+
+    table: tuple[tuple[type[BaseException], int], ...] = (
+        (hvac.exceptions.InvalidRequest, 400),
+        (hvac.exceptions.Unauthorized, 401),
+        (hvac.exceptions.Forbidden, 403),
+        (hvac.exceptions.InvalidPath, 404),
+        (hvac.exceptions.UnsupportedOperation, 405),
+        (hvac.exceptions.RateLimitExceeded, 429),
+        (hvac.exceptions.InternalServerError, 500),
+        (hvac.exceptions.VaultNotInitialized, 501),
+        (hvac.exceptions.BadGateway, 502),
+        (hvac.exceptions.VaultDown, 503),
+    )
+    return next((status for cls, status in table if isinstance(exc, cls)), 0)
+
+
+def load_public_key(key_type: str, text: str) -> PublicKey:
+    """Ed25519 public keys come as raw base64, the others as PEM SPKI."""
+    try:
+        if key_type == "ed25519":
+            return ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+        return public_key_from_der_or_pem(text.encode())
+    except (ValueError, KeyFormatError) as exc:
+        raise corrupt(f"unreadable {key_type} public key from Vault: {exc}") from None
+
+
+def spki_der(key: PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def parse_go_time(text: str) -> datetime:
+    """Go's RFC 3339 with nanoseconds, cut to microseconds for Python."""
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        return parse_time(text)
+    except ValueError:
+        return datetime.now(UTC)

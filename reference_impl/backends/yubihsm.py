@@ -13,7 +13,8 @@
   (the key ring keeps them); an HMAC key's earlier MACs can no longer be checked online.
 * Device sessions expire after 30 s of inactivity: a command that meets ``INVALID_SESSION`` opens a
   new session and is sent once more.
-* :func:`verify_device_log` checks the digest chain of the device's audit log with our own code.
+* :func:`~.yubihsm_log.verify_device_log` checks the digest chain of the device's audit log with
+  our own code; :class:`~.yubihsm_signer.YubiHsmSigner` signs with one existing device key.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pytest_kmsconform import kinds
 
 from ..algorithms import Algorithm
-from ..clock import format_time, utc_now
 from ..errors import (
     BackendError,
     BackendErrorCode,
@@ -40,65 +40,20 @@ from ..errors import (
     UnsupportedAlgorithm,
     UnsupportedReason,
 )
-from ..jwk import public_key_to_jwk
 from ..primitives import PublicKey, verify_digest
-from ..signature import Signature
 from ..signer import BackendKey
+from .yubihsm_log import parse_device_log_entry
 
 if TYPE_CHECKING:
     from yubihsm.core import LogEntry as DeviceLogEntry
+
+    from .yubihsm_signer import YubiHsmSigner
 
 NAME = kinds.YUBIHSM
 DEFAULT_URL = "http://127.0.0.1:12345"
 RSA_BITS = 2048
 PSS_SALT = 32
 T = TypeVar("T")
-
-
-# -- device audit log verification (pure) --------------------------------------------------------
-def _log_entry_type() -> Any:
-    """Yubico's own parser of the 32-byte log entry (``yubihsm.core.LogEntry``), not the simulator's:
-    the simulator writes the log, so its code must not also be the one that checks it."""
-    try:
-        from yubihsm.core import LogEntry
-    except ImportError as exc:
-        raise ConfigurationError(f"YubiHSM support needs the yubihsm package (the 'yubihsm' extra): {exc}") from None
-    return LogEntry
-
-
-def parse_device_log_entry(raw: bytes) -> DeviceLogEntry:
-    """One 32-byte YubiHSM audit log entry."""
-    entry_type = _log_entry_type()
-    if len(raw) != entry_type.LENGTH:
-        raise ValueError(f"a device log entry is {entry_type.LENGTH} bytes, got {len(raw)}")
-    entry: DeviceLogEntry = entry_type.parse(raw)
-    return entry
-
-
-class DeviceLogError(ValueError):
-    """The device audit log's chain is broken at entry ``index`` (0-based in the given list)."""
-
-    def __init__(self, message: str, index: int) -> None:
-        super().__init__(message)
-        self.index = index
-
-
-def verify_device_log(entries: Sequence[DeviceLogEntry], previous: DeviceLogEntry | None = None) -> None:
-    """Check numbering and digests: ``digest_i = SHA-256(entry_i[0:16] || digest_{i-1})[:16]``.
-
-    Without ``previous`` the first entry is the anchor (its own digest is taken on trust, as the
-    device's first entry chains from state the host never saw). Raises :class:`DeviceLogError`.
-    """
-    chain = list(entries)
-    if previous is not None:
-        chain.insert(0, previous)
-    offset = 0 if previous is None else 1
-    for i in range(1, len(chain)):
-        before, entry = chain[i - 1], chain[i]
-        if (entry.number - before.number) & 0xFFFF != 1:
-            raise DeviceLogError(f"entry {entry.number} does not follow entry {before.number}", i - offset)
-        if not entry.validate(before):
-            raise DeviceLogError(f"entry {entry.number} has a wrong digest", i - offset)
 
 
 # -- the KeyBackend ------------------------------------------------------------------------------
@@ -348,93 +303,6 @@ class YubiHsmBackend:
         return found[0]
 
 
-# -- a Signer over an existing device key ----------------------------------------------------------
-def _alg_for_object(algorithm_name: str) -> Algorithm:
-    defaults = {
-        "EC_ED25519": Algorithm.ED25519,
-        "EC_P256": Algorithm.ECDSA_P256_SHA256,
-        "RSA_2048": Algorithm.RSA_SHA256,
-        "RSA_3072": Algorithm.RSA_SHA256,
-        "RSA_4096": Algorithm.RSA_SHA256,
-        "HMAC_SHA256": Algorithm.HMAC_SHA256,
-    }
-    try:
-        return defaults[algorithm_name]
-    except KeyError:
-        raise ConfigurationError(f"a YubiHSM {algorithm_name} key cannot sign audit digests") from None
-
-
-def _fits(alg: Algorithm, algorithm_name: str) -> bool:
-    if alg in (Algorithm.RSA_SHA256, Algorithm.RSA_PSS_SHA256):
-        return algorithm_name.startswith("RSA_")
-    return _alg_for_object(algorithm_name) is alg
-
-
-class YubiHsmSigner:
-    """Signs with one existing device key (operators manage it); kid = ``<label>-0x<id>``."""
-
-    def __init__(self, backend: YubiHsmBackend, object_id: int, alg: Algorithm | None = None) -> None:
-        self._backend = backend
-        info = backend.object_info(object_id, None if alg is None else alg is Algorithm.HMAC_SHA256)
-        algorithm_name = info.algorithm.name
-        self._alg = alg if alg is not None else _alg_for_object(algorithm_name)
-        if not _fits(self._alg, algorithm_name):
-            raise ConfigurationError(f"YubiHSM object {object_id:#06x} is {algorithm_name}; it cannot sign {self._alg}")
-        label = info.label if isinstance(info.label, str) else info.label.hex()
-        self._key = BackendKey(kid=f"{label}-0x{object_id:04x}", alg=self._alg, ref=f"{object_id:#06x}")
-        self._public = backend.public_key(self._key)
-        self._created = utc_now()
-
-    @property
-    def backend(self) -> str:
-        return self._backend.name
-
-    @property
-    def alg(self) -> Algorithm:
-        return self._alg
-
-    @property
-    def kid(self) -> str:
-        return self._key.kid
-
-    def sign_digest(self, digest: bytes) -> Signature:
-        value = self._backend.sign(self._key, digest)
-        if self._public is not None:
-            try:
-                verify_digest(self._alg, self._public, digest, value)
-            except InvalidSignature:
-                raise SigningFailed(f"the YubiHSM returned a signature that does not verify under {self.kid}") from None
-        return Signature(kid=self.kid, alg=self._alg, value=value)
-
-    def verify_signature(self, digest: bytes, signature: Signature) -> None:
-        if signature.kid != self.kid:
-            raise UnknownKey(f"signer holds {self.kid}, not {signature.kid}")
-        if signature.alg is not self._alg:
-            raise InvalidSignature(f"signature alg {signature.alg.value} does not match key {self.kid}")
-        if self._public is None:
-            self._backend.verify(self._key, digest, signature.value)
-        else:
-            verify_digest(self._alg, self._public, digest, signature.value)
-
-    def jwks(self) -> dict[str, Any]:
-        if self._public is None:
-            return {"keys": []}
-        jwk: dict[str, Any] = public_key_to_jwk(self._public)
-        jwk.update(
-            {
-                "kid": self.kid,
-                "alg": self._alg.value,
-                "use": "sig",
-                "status": "active",
-                "created_at": format_time(self._created),
-            }
-        )
-        return {"keys": [jwk]}
-
-    def close(self) -> None:
-        self._backend.close()
-
-
 # -- factories -----------------------------------------------------------------------------------
 def _int_env(env: Mapping[str, str], name: str, default: int | None = None) -> int:
     text = env.get(name)
@@ -476,6 +344,8 @@ def backend_over(factory: Callable[[], Any], env: Mapping[str, str]) -> YubiHsmB
 def signer_from_env(env: Mapping[str, str]) -> YubiHsmSigner:
     """A signer over an existing key: the connector variables plus ``AUDIT_SIGNING_YUBIHSM_KEY_ID``
     (required) and ``AUDIT_SIGNING_ALG`` (default: from the object's algorithm; RSA gives rsa-sha256)."""
+    from .yubihsm_signer import YubiHsmSigner
+
     key_id = _int_env(env, "AUDIT_SIGNING_YUBIHSM_KEY_ID")
     alg = None
     if env.get("AUDIT_SIGNING_ALG"):

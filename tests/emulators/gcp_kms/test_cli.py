@@ -12,7 +12,7 @@ import sys
 import time
 
 from google.cloud import kms
-from pytest_kmsconform.reference_impl.backends.gcp_kms import client_from_env
+from pytest_kmsconform.reference_impl.backends.gcp_kms_client import client_from_env
 
 
 def _kmsconform() -> list[str]:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding  # no
 from pytest_kmsconform.emulators.yubihsm import Device, DeviceConfig, ManualClock  # noqa: E402
 from pytest_kmsconform.emulators.yubihsm.transports import LockedDevice  # noqa: E402
 from pytest_kmsconform.emulators.yubihsm.transports.inprocess import SimulatorBackend  # noqa: E402
-from pytest_kmsconform.reference_impl.backends.yubihsm import verify_device_log  # noqa: E402
+from pytest_kmsconform.reference_impl.backends.yubihsm_log import verify_device_log  # noqa: E402
 from yubihsm.core import LogEntry as DeviceLogEntry  # noqa: E402
 from yubihsm.defs import ALGORITHM, AUDIT, CAPABILITY, COMMAND, ERROR, OBJECT, ORIGIN  # noqa: E402
 from yubihsm.exceptions import YubiHsmAuthenticationError, YubiHsmDeviceError  # noqa: E402

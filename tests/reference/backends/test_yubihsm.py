@@ -26,14 +26,13 @@ from pytest_kmsconform.emulators.yubihsm.provider import PROVIDER, ConnectorProv
 from pytest_kmsconform.emulators.yubihsm.transports import LockedDevice
 from pytest_kmsconform.emulators.yubihsm.transports.inprocess import SimulatorBackend
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.backends.yubihsm import (
+from pytest_kmsconform.reference_impl.backends.yubihsm import YubiHsmBackend, signer_from_env
+from pytest_kmsconform.reference_impl.backends.yubihsm_log import (
     DeviceLogError,
-    YubiHsmBackend,
-    YubiHsmSigner,
     parse_device_log_entry,
-    signer_from_env,
     verify_device_log,
 )
+from pytest_kmsconform.reference_impl.backends.yubihsm_signer import YubiHsmSigner
 from pytest_kmsconform.reference_impl.errors import (
     BackendError,
     BackendErrorCode,
