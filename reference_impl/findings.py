@@ -85,6 +85,11 @@ class ChainState:
         if current is None or (index is not None and (current[0] is None or index < current[0])):
             self._first[code] = (index, message)
 
+    def start_at(self, seq: int, prev_hash: str | None) -> None:
+        """The first record must be ``seq`` linking to ``prev_hash`` (a segment archive; genesis by default)."""
+        if prev_hash is not None:
+            self._prev = (seq - 1, prev_hash)
+
     def lost(self) -> None:
         """An unparsable record: the next one's link cannot be checked."""
         self._prev = _LOST

@@ -27,7 +27,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from .algorithms import Algorithm
-from .audit.archive import ArchiveLines, Checkpoint, open_lines
+from .audit.archive import ArchiveLines, Checkpoint, header_start, open_lines
 from .audit.record_lines import FAST_ENCODE, FastRecord, fast_fields, fast_record, payload_slice
 from .audit.records import AuditRecord, loads_line
 from .canonical import audit_digest, canonicalize_payload, require_digest
@@ -164,6 +164,8 @@ class Verifier:
         if header is None:
             chain.add(FindingCode.TRUNCATED, 0, "archive is empty: no header, no checkpoint")
             return chain.findings()
+        start_of_chain = header_start(header)  # a segment archive: its first record links to this start
+        chain.start_at(start_of_chain.seq, start_of_chain.prev_hash)
         records_hash = hashlib.sha256()
         count, start = 0, 0
         batch: list[bytes] = []
@@ -185,6 +187,8 @@ class Verifier:
         if pool is not None:
             pool.drain(chain)
         self._check_checkpoint(chain, archive.checkpoint, count, chain.head, records_hash.hexdigest())
+        if archive.checkpoint is not None and archive.checkpoint.start != start_of_chain:
+            chain.add(FindingCode.CHAIN_BROKEN, 0, "the start the header declares is not the one the checkpoint signs")
         return chain.findings()
 
     def _dispatch(self, chain: ChainState, pool: VerifierPool | None, start: int, batch: list[bytes]) -> None:

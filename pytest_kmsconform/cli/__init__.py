@@ -21,6 +21,8 @@ class Subcommand(Protocol):
 SUBCOMMANDS: dict[str, str] = {
     "keygen": "pytest_kmsconform.cli.keygen:COMMAND",
     "verify-archive": "pytest_kmsconform.cli.verify_archive:COMMAND",
+    "verify-db": "pytest_kmsconform.cli.verify_db:COMMAND",
+    "archive": "pytest_kmsconform.cli.archive:COMMAND",
     "emulate": "pytest_kmsconform.cli.emulate:COMMAND",
     "run": "pytest_kmsconform.cli.run:COMMAND",
     "report": "pytest_kmsconform.cli.report:COMMAND",

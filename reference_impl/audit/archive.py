@@ -12,13 +12,17 @@ Every line is RFC 8785 canonical JSON. ``R`` is the SHA-256 of the record lines 
 ``SHA256(canonical({"count", "created_at", "head_hash", "records_sha256"}))``. The checkpoint thus
 authenticates the record count (a truncated tail is detected), every byte of every record
 (including ``ts``, which the per-record digest does not cover) and the order.
+
+A *segment* archive holds records ``first_seq..`` of a longer chain (the archiver's objects): its
+header and its checkpoint carry ``first_seq`` and ``prev_hash`` (the hash its first record links
+to), and the checkpoint signs them. Without them an archive starts at the genesis record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -38,15 +42,52 @@ Source = str | os.PathLike[str] | IO[str] | IO[bytes]
 
 
 @dataclass(frozen=True)
+class ChainStart:
+    """Where a run of records starts: the first one's ``seq`` and the ``prev_hash`` it links to."""
+
+    seq: int
+    prev_hash: str | None
+
+    @property
+    def is_genesis(self) -> bool:
+        return self.seq == 0 and self.prev_hash is None
+
+    def members(self) -> dict[str, Any]:
+        """The ``first_seq``/``prev_hash`` members a segment's header and checkpoint carry (none at genesis)."""
+        return {} if self.is_genesis else {"first_seq": self.seq, "prev_hash": self.prev_hash}
+
+    @classmethod
+    def from_members(cls, obj: Mapping[str, Any], where: str) -> ChainStart:
+        """Read ``first_seq``/``prev_hash`` (both or neither); raises :class:`ArchiveFormatError`."""
+        has = {"first_seq", "prev_hash"} & set(obj)
+        if not has:
+            return GENESIS
+        if len(has) != 2:
+            raise ArchiveFormatError(f"{where}: first_seq and prev_hash go together")
+        seq, prev = obj["first_seq"], obj["prev_hash"]
+        if type(seq) is not int or seq < 1:
+            raise ArchiveFormatError(f"{where}: first_seq must be a positive integer")
+        try:
+            parse_hash_hex(prev, f"{where}.prev_hash")
+        except InvalidDigest as exc:
+            raise ArchiveFormatError(str(exc)) from None
+        return cls(seq, prev)
+
+
+GENESIS = ChainStart(0, None)
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     count: int
     head_hash: str | None
     records_sha256: str
     created_at: str
     signature: Signature
+    start: ChainStart = GENESIS
 
     def signed_body(self) -> dict[str, Any]:
-        return checkpoint_body(self.count, self.head_hash, self.records_sha256, self.created_at)
+        return checkpoint_body(self.count, self.head_hash, self.records_sha256, self.created_at, self.start)
 
     def digest(self) -> bytes:
         """The 32 bytes the checkpoint signature signs."""
@@ -61,8 +102,9 @@ class Checkpoint:
             raise ArchiveFormatError('checkpoint line must be {"checkpoint": {...}}')
         body = obj["checkpoint"]
         expected = {"count", "head_hash", "records_sha256", "created_at", "signature"}
-        if set(body) != expected:
+        if set(body) - {"first_seq", "prev_hash"} != expected:
             raise ArchiveFormatError(f"checkpoint members must be {sorted(expected)}, got {sorted(body)}")
+        start = ChainStart.from_members(body, "checkpoint")
         count, head, digest, created = body["count"], body["head_hash"], body["records_sha256"], body["created_at"]
         if type(count) is not int or count < 0:
             raise ArchiveFormatError("checkpoint.count must be a non-negative integer")
@@ -73,11 +115,19 @@ class Checkpoint:
             parse_time(created)
         except (InvalidDigest, ValueError) as exc:
             raise ArchiveFormatError(f"bad checkpoint: {exc}") from None
-        return cls(count, head, digest, created, Signature.from_json(body["signature"]))
+        return cls(count, head, digest, created, Signature.from_json(body["signature"]), start)
 
 
-def checkpoint_body(count: int, head_hash: str | None, records_sha256: str, created_at: str) -> dict[str, Any]:
-    return {"count": count, "head_hash": head_hash, "records_sha256": records_sha256, "created_at": created_at}
+def checkpoint_body(
+    count: int, head_hash: str | None, records_sha256: str, created_at: str, start: ChainStart = GENESIS
+) -> dict[str, Any]:
+    return {
+        "count": count,
+        "head_hash": head_hash,
+        "records_sha256": records_sha256,
+        "created_at": created_at,
+        **start.members(),
+    }
 
 
 def checkpoint_digest(body: dict[str, Any]) -> bytes:
@@ -95,7 +145,13 @@ def parse_header(line: bytes | str) -> dict[str, Any]:
         raise ArchiveFormatError(f"first line must be a header with format {FORMAT!r}")
     if not isinstance(obj.get("created_at"), str) or not isinstance(obj.get("producer"), str):
         raise ArchiveFormatError("archive header needs created_at and producer strings")
+    ChainStart.from_members(obj, "header")
     return obj
+
+
+def header_start(header: Mapping[str, Any]) -> ChainStart:
+    """The start a (parsed) header declares: :data:`GENESIS` unless it is a segment's."""
+    return ChainStart.from_members(header, "header")
 
 
 @contextmanager
@@ -246,3 +302,32 @@ def import_archive(source: Source, store: AuditStore, *, verify_with: Mapping[st
         store.append_record(record)
         n += 1
     return n
+
+
+def write_archive(
+    records: Iterable[AuditRecord],
+    dest: IO[bytes],
+    signer: Signer,
+    *,
+    producer: str,
+    start: ChainStart = GENESIS,
+    clock: Clock = utc_now,
+) -> Checkpoint:
+    """Write ``records`` (consecutive, the first at ``start``) as an archive, a segment one unless
+    ``start`` is :data:`GENESIS`; return the signed checkpoint. Streams."""
+    created_at = format_time(clock())
+    header = {"format": FORMAT, "created_at": created_at, "producer": producer, **start.members()}
+    dest.write(canonicalize_payload(header) + b"\n")
+    h = hashlib.sha256()
+    count, head = 0, None
+    for record in records:
+        line = record_line(record) + b"\n"
+        h.update(line)
+        dest.write(line)
+        count, head = count + 1, record.hash
+    body = checkpoint_body(count, head, h.hexdigest(), created_at, start)
+    signature = signer.sign_digest(hashlib.sha256(canonicalize_payload(body)).digest())
+    checkpoint = Checkpoint(count, head, h.hexdigest(), created_at, signature, start)
+    dest.write(canonicalize_payload(checkpoint.to_json()) + b"\n")
+    dest.flush()
+    return checkpoint
