@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from contextlib import ExitStack
+from pathlib import Path
 from types import FrameType
 
 from pytest_kmsconform import backend_registry
@@ -18,7 +19,14 @@ class EmulateCommand:
     help = "run an emulator or server in the foreground and print the env lines that reach it"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("name", help=f"backend name ({', '.join(backend_registry.names())})")
+        parser.add_argument(
+            "name", nargs="*", help=f"backend name, or several in one process ({', '.join(backend_registry.names())})"
+        )
+        parser.add_argument("--all", action="store_true", help="every embedded backend in one process (CI)")
+        parser.add_argument(
+            "--env-file", type=Path, default=None, help='with several: append NAME=value lines (e.g. "$GITHUB_ENV")'
+        )
+        parser.add_argument("--ready-file", type=Path, default=None, help="with several: written once all are up")
         parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
         parser.add_argument("--namespace", default="kmsconform", help="prefix for names created on the backend")
         parser.add_argument(
@@ -47,6 +55,9 @@ class EmulateCommand:
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.all or len(args.name) != 1:
+            return self._run_set(args)
+        args.name = args.name[0]
         try:
             provider = backend_registry.get(args.name)
         except KeyError as exc:
@@ -109,6 +120,25 @@ class EmulateCommand:
                 print(line, flush=True)
             stop.wait()
         return 0
+
+    def _run_set(self, args: argparse.Namespace) -> int:
+        from .emulate_set import serve
+
+        if not args.all and not args.name:
+            print("kmsconform emulate: name a backend, several, or --all", file=sys.stderr)
+            return 2
+        if args.all and args.name:
+            print("kmsconform emulate: --all or names, not both", file=sys.stderr)
+            return 2
+        if args.port or args.option or args.faults or args.backend or args.api_key:
+            print(
+                "kmsconform emulate: --port, --option, --faults, --backend and --api-key take one backend",
+                file=sys.stderr,
+            )
+            return 2
+        return serve(
+            args.name, every=args.all, namespace=args.namespace, env_file=args.env_file, ready_file=args.ready_file
+        )
 
 
 COMMAND = EmulateCommand()
