@@ -248,6 +248,12 @@ class Implementation(Protocol):
 
     def multisig(self) -> ImplMultisig: ...
 
+    def verify_database(self, url: str, jwks: Mapping[str, Any], *, limit: int | None = None) -> Sequence[Finding]:
+        """(DB_VERIFIER) Findings for the audit store at ``url`` (``sqlite:///...``, ``postgresql://...``) in
+        kmsconform's schema (``docs/spec.md`` §5 and §6a), ``index`` the row's seq; ``limit``: the newest rows
+        only, anchored to a signed checkpoint. Empty when intact."""
+        ...
+
     def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
         """(ENVELOPE) A store on the SQLite file ``path`` sealing under ``kms_key_id`` of the aws-kms
         backend ``handle``. A second store on the same ``path`` is a restart: it must open what the
@@ -301,6 +307,9 @@ class ImplementationBase:
 
     def multisig(self) -> ImplMultisig:
         raise UndeclaredCapability(Capability.MULTISIG)
+
+    def verify_database(self, url: str, jwks: Mapping[str, Any], *, limit: int | None = None) -> Sequence[Finding]:
+        raise UndeclaredCapability(Capability.DB_VERIFIER)
 
     def envelope_store(self, handle: BackendHandle, path: Path, *, kms_key_id: str) -> ImplEnvelopeStore:
         raise UndeclaredCapability(Capability.ENVELOPE)

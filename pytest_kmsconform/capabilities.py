@@ -36,6 +36,8 @@ class Capability(enum.StrEnum):
     """``service_command()``: argv of the real service's start-up check (exit status + stderr)."""
     MULTISIG = "multisig"
     """``multisig()``: N-of-M manifest approval counting."""
+    DB_VERIFIER = "db_verifier"
+    """``verify_database(url, jwks, limit=)``: seed 001's verifyTool over a store in kmsconform's schema."""
     ENVELOPE = "envelope_persistence"
     """``envelope_store(handle, path, kms_key_id=)``: keys sealed under a KMS data key in SQLite (aws-kms only)."""
     POLICY = "policy"

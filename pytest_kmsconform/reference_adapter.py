@@ -21,6 +21,7 @@ from typing import Any
 
 from pytest_kmsconform import PRODUCER, __version__, kinds
 from pytest_kmsconform.adapter import (
+    Finding,
     ImplAuditLog,
     ImplChainVerifier,
     ImplementationBase,
@@ -247,6 +248,13 @@ class ReferenceImplementation(ImplementationBase):
 
     def verifier(self, jwks: Mapping[str, Any]) -> Verifier:
         return Verifier(jwks)
+
+    def verify_database(self, url: str, jwks: Mapping[str, Any], *, limit: int | None = None) -> Sequence[Finding]:
+        from pytest_kmsconform.reference_impl.audit.database import open_database
+        from pytest_kmsconform.reference_impl.audit.dbverify import verify_database
+
+        with open_database(url) as db:
+            return verify_database(db, Verifier(jwks), limit=limit).findings
 
     def verifier_command(self, archive: Path, jwks: Path) -> Sequence[str]:
         # ``kmsconform verify-archive`` without loading every other subcommand

@@ -346,3 +346,82 @@ test_reformatted_line = _tamper_case(
     None,
     OUTSIDE_DIGEST_SOURCE,
 )
+
+
+# -- the store verifier (seed 001's verifyTool) against ranges deleted after they were archived ------------
+class _MemorySink:
+    """Archive objects kept in memory (the check needs their checkpoints in the store's index, not S3)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def uri(self, key: str) -> str:
+        return f"memory://{key}"
+
+    def put_new(self, key: str, body: Any, *, size: int, sha256: bytes, metadata: dict[str, str]) -> Any:
+        from pytest_kmsconform.reference_impl.audit.archiver import ObjectExists, StoredObject
+
+        if key in self.objects:
+            raise ObjectExists(f"{self.uri(key)} exists")
+        self.objects[key] = body.read()
+        return StoredObject(self.uri(key), None)
+
+    def open(self, key: str) -> Any:
+        import io
+
+        return io.BytesIO(self.objects[key])
+
+
+def _archived_store(alg: Algorithm, path: Path) -> tuple[str, dict[str, Any], Any]:
+    """30 records in kmsconform's SQLite schema, archived in three checkpointed segments of 10."""
+    import sqlite3
+
+    from pytest_kmsconform.reference_impl.audit import SqliteAuditStore
+    from pytest_kmsconform.reference_impl.audit.archiver import archive_next
+    from pytest_kmsconform.reference_impl.audit.database import open_database
+
+    key = sup.ReferenceKey.create(alg, "archived")
+    with SqliteAuditStore(path, key.signer) as store:
+        for i in range(30):
+            store.append({"type": "approval", "n": i, "actor": "kmsconform"})
+    with open_database(str(path), readonly=False) as db:
+        for _ in range(3):
+            archive_next(db, _MemorySink(), key.signer, limit=10, producer="kmsconform suite")
+
+    def delete(low: int, high: int) -> None:
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM audit_records WHERE seq >= ? AND seq < ?", (low, high))
+
+    return str(path), key.signer.jwks(), delete
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-AUD-022",
+    title="Rows deleted from the store after they were archived are reported by the store verifier",
+    source=(
+        "seed 001 (Archive audits: archiver; Verify audits: DATABASE_URL=... verifyTool --limit=100); "
+        "docs/spec.md section 6a (archive index, anchored windows)"
+    ),
+    requires=[Capability.DB_VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["CHAIN_INTEGRITY"],
+)
+def test_archived_then_deleted_range(
+    kmsconform_target: Target, kmsconform_impl: Implementation, tmp_path: Path
+) -> None:
+    assert kmsconform_target.alg is not None
+    url, jwks, delete = _archived_store(kmsconform_target.alg, tmp_path / "audit.db")
+    intact = codes_and_indexes(kmsconform_impl.verify_database(url, jwks))
+    assert intact == [], f"findings on an intact, archived store: {intact}"
+    # The newest archived rows go: the chain that is left is whole, only the signed checkpoint of
+    # seq 20..29 says they existed (the archiver's pruning done wrong, or a cover-up).
+    delete(25, 30)
+    for limit in (None, 3):
+        found = codes_and_indexes(kmsconform_impl.verify_database(url, jwks, limit=limit))
+        hits = [f for f in found if f[0] in ("TRUNCATED", "CHAIN_BROKEN") and f[1] is not None and 20 <= f[1] <= 25]
+        assert hits, f"rows 25..29 archived then deleted; verify_database(limit={limit}) reported {found}"
+    # An archived range in the middle.
+    delete(10, 15)
+    found = codes_and_indexes(kmsconform_impl.verify_database(url, jwks))
+    assert any(f[1] is not None and 10 <= f[1] <= 15 for f in found), f"rows 10..14 deleted; reported {found}"

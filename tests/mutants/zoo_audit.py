@@ -233,3 +233,16 @@ def key_events_dropped(original: Any) -> Any:
         return None
 
     return record_key_event
+
+
+@mutant(
+    "pytest_kmsconform.reference_impl.audit.dbverify:_usable_checkpoints",
+    bug="verifyTool: the rows' links, hashes and signatures only; the archive index's signed checkpoints unread",
+    violates="seed 001 (Archive audits, Verify audits); docs/spec.md section 6a (every row a checkpoint signed)",
+    select="archived_then_deleted",
+)
+def archive_index_ignored(original: Any) -> Any:
+    def _usable_checkpoints(verifier: Any, entries: Any, out: Any) -> list[Any]:
+        return []
+
+    return _usable_checkpoints
