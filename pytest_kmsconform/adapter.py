@@ -13,6 +13,7 @@ refuses a revoked key raises, a guard that refuses to start raises (its message 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -248,6 +249,12 @@ class Implementation(Protocol):
 
     def multisig(self) -> ImplMultisig: ...
 
+    def signing_events(self) -> AbstractContextManager[Sequence[Mapping[str, Any]]]:
+        """(SIGNING_EVENTS) While the block runs, the events its signers emit (one per signing
+        operation: ``correlation_id``, ``kid``, ``alg``, ``backend``, ``outcome``, ``latency_ms``, ...)
+        are appended to the sequence it yields (``docs/operations.md``, signing events)."""
+        ...
+
     def verify_database(self, url: str, jwks: Mapping[str, Any], *, limit: int | None = None) -> Sequence[Finding]:
         """(DB_VERIFIER) Findings for the audit store at ``url`` (``sqlite:///...``, ``postgresql://...``) in
         kmsconform's schema (``docs/spec.md`` §5 and §6a), ``index`` the row's seq; ``limit``: the newest rows
@@ -307,6 +314,9 @@ class ImplementationBase:
 
     def multisig(self) -> ImplMultisig:
         raise UndeclaredCapability(Capability.MULTISIG)
+
+    def signing_events(self) -> AbstractContextManager[Sequence[Mapping[str, Any]]]:
+        raise UndeclaredCapability(Capability.SIGNING_EVENTS)
 
     def verify_database(self, url: str, jwks: Mapping[str, Any], *, limit: int | None = None) -> Sequence[Finding]:
         raise UndeclaredCapability(Capability.DB_VERIFIER)

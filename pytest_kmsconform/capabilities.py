@@ -38,6 +38,8 @@ class Capability(enum.StrEnum):
     """``multisig()``: N-of-M manifest approval counting."""
     DB_VERIFIER = "db_verifier"
     """``verify_database(url, jwks, limit=)``: seed 001's verifyTool over a store in kmsconform's schema."""
+    SIGNING_EVENTS = "signing_events"
+    """``signing_events()``: the structured event each signing operation emits (seed 000), captured."""
     ENVELOPE = "envelope_persistence"
     """``envelope_store(handle, path, kms_key_id=)``: keys sealed under a KMS data key in SQLite (aws-kms only)."""
     POLICY = "policy"

@@ -72,6 +72,7 @@ FLAGS: dict[str, str] = {
     "RESILIENCE": "a backend fault must not lose, duplicate or corrupt a record, and retries must stay bounded",
     "KEY_PERSISTENCE": "a key sealed at rest must come back intact, only through the KMS, and never in clear",
     "POLICY_BYPASS": "a request the signing policy refuses would be signed, or reach the key backend",
+    "AUDIT_TRAIL": "a signing operation would leave no event a SIEM can alert on, or one that leaks",
 }
 
 _ID = re.compile(r"^KC-([A-Z]+)-(\d{3})$")

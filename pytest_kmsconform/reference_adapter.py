@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,11 @@ class ReferenceImplementation(ImplementationBase):
 
     def verifier(self, jwks: Mapping[str, Any]) -> Verifier:
         return Verifier(jwks)
+
+    def signing_events(self) -> AbstractContextManager[Sequence[Mapping[str, Any]]]:
+        from pytest_kmsconform.reference_impl.signing_events import capture
+
+        return capture()
 
     def verify_database(self, url: str, jwks: Mapping[str, Any], *, limit: int | None = None) -> Sequence[Finding]:
         from pytest_kmsconform.reference_impl.audit.database import open_database

@@ -33,6 +33,7 @@ from .jwk import public_key_to_jwk
 from .primitives import PublicKey, verify_digest
 from .signature import Signature
 from .signer import BackendKey, KeyBackend
+from .signing_events import SigningTimer
 
 
 class KeyStatus(enum.StrEnum):
@@ -258,19 +259,22 @@ class RingSigner:
         return self.ring.active().kid
 
     def sign_digest(self, digest: bytes) -> Signature:
-        digest = require_digest(digest)  # before any backend sees it: not every backend checks
-        version = self.ring.active()
-        if version.status is KeyStatus.REVOKED:
-            raise KeyRevoked(f"key {version.kid} is revoked", version.kid)
-        value = self.ring.backend.sign(version.key, digest)
-        if version.public_key is not None:
-            try:
-                verify_digest(version.key.alg, version.public_key, digest, value)
-            except InvalidSignature:
-                raise SigningFailed(
-                    f"backend {self.backend} returned a signature that does not verify under {version.kid}"
-                ) from None
-        return Signature(kid=version.kid, alg=version.key.alg, value=value)
+        # One signing audit event per call, refusals included (seed 000; signing_events).
+        with SigningTimer(self.backend, self.ring.alg.value, "", digest if isinstance(digest, bytes) else b"") as t:
+            digest = require_digest(digest)  # before any backend sees it: not every backend checks
+            version = self.ring.active()
+            t.kid = version.kid
+            if version.status is KeyStatus.REVOKED:
+                raise KeyRevoked(f"key {version.kid} is revoked", version.kid)
+            value = self.ring.backend.sign(version.key, digest)
+            if version.public_key is not None:
+                try:
+                    verify_digest(version.key.alg, version.public_key, digest, value)
+                except InvalidSignature:
+                    raise SigningFailed(
+                        f"backend {self.backend} returned a signature that does not verify under {version.kid}"
+                    ) from None
+            return Signature(kid=version.kid, alg=version.key.alg, value=value)
 
     def verify_signature(self, digest: bytes, signature: Signature) -> None:
         digest = require_digest(digest)

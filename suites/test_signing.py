@@ -4,6 +4,10 @@ directions, tampered signatures are rejected, and no secret reaches the key set.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
+from typing import Any
 
 import pytest
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
@@ -330,3 +334,58 @@ def test_signer_verify_rejects_truncated(kmsconform_signer: ImplSigner) -> None:
             functools.partial(kmsconform_signer.verify_signature, digest(16), bad),
             f"{sig.alg.value} value cut to {what}",
         )
+
+
+# -- signing audit events (seed 000: logged with correlation IDs, exported to a SIEM) ------------------------
+EVENT_MEMBERS = ("correlation_id", "kid", "alg", "backend", "outcome", "latency_ms")
+_SECRET_NAMES = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+
+
+def _secrets_of(handle_env: dict[str, str]) -> list[str]:
+    """Values of the backend's secret variables (the local key, a Vault token): never in an event."""
+    return [v for k, v in handle_env.items() if any(s in k for s in _SECRET_NAMES) and len(v) >= 8]
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-SIG-017",
+    title="Each signing operation, refused ones included, emits one structured event without key material",
+    source=(
+        "seed 000 (Audit & Monitoring: signing operations logged with correlation IDs and request "
+        "metadata; export signing audit events to SIEM); docs/operations.md (signing events)"
+    ),
+    requires=[SIGN, Capability.SIGNING_EVENTS],
+    scope="backend",
+    flags=["AUDIT_TRAIL", "SECRET_LEAK"],
+)
+def test_signing_events(
+    kmsconform_target: Target,
+    kmsconform_impl: Implementation,
+    kmsconform_signer: ImplSigner,
+    kmsconform_backend_pool: Any,
+) -> None:
+    preimages = [f"kmsconform-preimage-{os.urandom(8).hex()}" for _ in range(3)]
+    digests = [hashlib.sha256(p.encode()).digest() for p in preimages]
+    with kmsconform_impl.signing_events() as captured:
+        signatures = [kmsconform_signer.sign_digest(d) for d in digests]
+        assert_rejects(functools.partial(kmsconform_signer.sign_digest, b"\x07" * 31), "a 31-byte digest")
+        events = [dict(e) for e in captured]
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        missing = [m for m in EVENT_MEMBERS if m not in event]
+        assert not missing, f"signing event without {missing}: {event}"
+        assert isinstance(event["correlation_id"], str) and event["correlation_id"], f"no correlation id: {event}"
+        assert isinstance(event["latency_ms"], int | float) and event["latency_ms"] >= 0, event
+        assert isinstance(event["backend"], str) and event["backend"], event
+        by_id.setdefault(event["correlation_id"], []).append(event)
+    assert len(by_id) == 4, f"4 signing operations (one refused) gave events under {len(by_id)} correlation ids"
+    groups = list(by_id.values())
+    for signature, group in zip(signatures, groups[:3], strict=True):
+        assert all(e["outcome"] == "ok" for e in group), f"a signature was returned but its event says {group}"
+        assert {e["kid"] for e in group} == {signature.kid} and {e["alg"] for e in group} == {signature.alg.value}
+    assert all(e["outcome"] == "error" for e in groups[3]), f"the refused digest was logged as {groups[3]}"
+    text = json.dumps(events)
+    for preimage in preimages:
+        assert preimage not in text, "a signing event carries the digest's preimage"
+    handle = kmsconform_backend_pool.get(kmsconform_target.backend).handle
+    leaked = [s for s in _secrets_of(dict(handle.env)) if s in text]
+    assert not leaked, "a signing event carries the backend's secret (key material or credentials)"

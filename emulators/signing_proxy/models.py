@@ -28,6 +28,7 @@ from pytest_kmsconform.reference_impl.jws import ed25519_thumbprint, sign_compac
 from pytest_kmsconform.reference_impl.keyring import KeyRing, KeyStatus, KeyVersion, RingSigner
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.signer import Signer
+from pytest_kmsconform.reference_impl.signing_events import correlation
 
 from .errors import AdminUnsupported
 
@@ -87,7 +88,8 @@ class ProxyService:
 
     # -- signing ------------------------------------------------------------------------------
     def sign_hash(self, digest: bytes, request_id: str | None = None) -> Signature:
-        signature = self.signer.sign_digest(require_digest(digest))
+        with correlation(request_id):  # the signer's audit event carries the request's id
+            signature = self.signer.sign_digest(require_digest(digest))
         log.info("sign kid=%s alg=%s request_id=%s", signature.kid, signature.alg.value, request_id)
         return signature
 

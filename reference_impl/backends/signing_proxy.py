@@ -45,6 +45,7 @@ from ..jwk import jwk_to_public_key
 from ..jws import verify_compact, verify_pinned
 from ..primitives import verify_digest
 from ..signature import Signature, b64url_decode, b64url_encode
+from ..signing_events import SigningTimer, correlation, current_correlation
 
 NAME = kinds.SIGNING_PROXY
 DEFAULT_TIMEOUT = 10.0
@@ -110,10 +111,20 @@ class SigningProxySigner:
         self._jwks: dict[str, Any] | None = None
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None, *, key: str | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        request_id: str | None = None,
+    ) -> Any:
         """Send one request; returns the decoded JSON body of a 2xx or raises a typed error."""
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
         headers = {"Accept": "application/json"}
+        if request_id is not None:
+            headers["X-Request-Id"] = request_id
         if data is not None:
             headers["Content-Type"] = "application/json"
         credential = key if key is not None else self._api_key
@@ -197,8 +208,14 @@ class SigningProxySigner:
         return kid
 
     def sign_digest(self, digest: bytes) -> Signature:
-        digest = require_digest(digest)
-        return self._checked(digest, self.request("POST", "/sign/hash", {"digest_hex": digest.hex()}))
+        # The proxy's own event carries the same correlation id (sent as X-Request-Id).
+        raw = digest if isinstance(digest, bytes) else b""
+        with correlation(current_correlation()) as correlation_id, SigningTimer(self.backend, "", "", raw) as timer:
+            digest = require_digest(digest)
+            answer = self.request("POST", "/sign/hash", {"digest_hex": digest.hex()}, request_id=correlation_id)
+            signature = self._checked(digest, answer)
+            timer.kid, timer.alg = signature.kid, signature.alg.value
+            return signature
 
     def sign_canonical(self, canonical: bytes, prev_hash: str | None = None) -> tuple[str, Signature]:
         """Have the proxy compute ``SHA256(canonical || prev_hash)`` and sign it; returns (digest hex, signature)."""

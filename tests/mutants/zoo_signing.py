@@ -228,3 +228,17 @@ def jwks_jose_alg_names(original: Any) -> Any:
         return jwks
 
     return _jwks_mutant(change)(original)
+
+
+@mutant(
+    "pytest_kmsconform.reference_impl.signing_events:SigningTimer.__exit__",
+    bug="signing audit events: logged on success only (a refused or failed signature leaves no trace)",
+    violates="seed 000 (Audit & Monitoring: signing operations logged with correlation IDs; alert on abnormal rates)",
+    select="signing_events",
+)
+def events_on_success_only(original: Any) -> Any:
+    def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            original(self, exc_type, exc, tb)
+
+    return __exit__
