@@ -8,7 +8,6 @@ reaches the key backend.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 import threading
@@ -23,6 +22,7 @@ from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicaliz
 from pytest_kmsconform.reference_impl.clock import parse_time
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.suites import _support as sup
+from pytest_kmsconform.suites._rendezvous import Rendezvous
 
 from pytest_kmsconform.adapter import Implementation, ImplPolicyGate, ImplSigner
 from pytest_kmsconform.asserts import assert_rejects
@@ -38,7 +38,7 @@ PER_REQUEST, PER_DAY, DAILY_SIGNATURES = 100, 250, 3
 CLIENTS = ("trader", "idem", "rate", "reader", "narrow", "counted")
 DECISIONS_TOTAL = "kmsconform_policy_decisions_total"
 HOLD_S = 1.0
-"""How long a signing call waits for concurrent ones in the rate-limit check (not a timing assertion)."""
+"""The longest a signing call waits for concurrent ones in the rate-limit check (not a timing assertion)."""
 
 
 class CountingSigner:
@@ -50,7 +50,7 @@ class CountingSigner:
         self.inner = inner
         self.calls = 0
         self._lock = threading.Lock()
-        self.hold: threading.Barrier | None = None
+        self.hold: Rendezvous | None = None
 
     @property
     def backend(self) -> str:
@@ -69,8 +69,7 @@ class CountingSigner:
             self.calls += 1
         hold = self.hold
         if hold is not None:
-            with contextlib.suppress(threading.BrokenBarrierError):  # fewer calls came: a correct gate
-                hold.wait(timeout=HOLD_S)
+            hold.arrive()  # ends short when fewer calls come (a correct gate): see _rendezvous
         return self.inner.sign_digest(digest)
 
     def verify_signature(self, digest: bytes, signature: Signature) -> None:

@@ -14,6 +14,7 @@ from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.errors import SigningFailed
 from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.suites import _support as sup
+from pytest_kmsconform.suites._rendezvous import wait_or_settle
 
 from pytest_kmsconform.adapter import Implementation, ImplSigner
 from pytest_kmsconform.asserts import assert_rejects, codes_and_indexes
@@ -71,10 +72,12 @@ class FailingSigner:
 class RendezvousSigner(FailingSigner):
     """Wraps a signer; the first signing waits (up to ``window_s``) for a second one to start.
 
-    An append that reads the head and signs while holding the write lock never has company here, so
-    the wait only times out, once. An append that reads the head unlocked lets the other appenders
-    read the same head meanwhile; two of them meet here and both go on to insert onto that head, so
-    the fork happens every time, not when the scheduler happens to interleave them.
+    An append that reads the head and signs while holding the write lock never has company here:
+    the wait ends once every other appender is blocked (:func:`~._rendezvous.wait_or_settle`), or at
+    the cap. An append that reads the head unlocked lets the other appenders read the same head
+    meanwhile; two of them meet here and both go on to insert onto that head, so the fork happens
+    every time, not when the scheduler happens to interleave them. One that reads the head and then
+    waits for the lock is blocked only after reading it, so it forks as well.
     """
 
     def __init__(self, inner: ImplSigner, window_s: float) -> None:
@@ -90,7 +93,7 @@ class RendezvousSigner(FailingSigner):
             self._inside += 1
             self._cond.notify_all()
             if self._armed:
-                self._cond.wait_for(lambda: self._inside >= 2 or not self._armed, timeout=self.window_s)
+                wait_or_settle(self._cond, lambda: self._inside >= 2 or not self._armed, self.window_s)
                 self.met = self.met or self._inside >= 2
                 self._armed = False
                 self._cond.notify_all()

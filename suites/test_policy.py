@@ -17,6 +17,7 @@ import pytest
 from pytest_kmsconform.suites import _policy as pol
 from pytest_kmsconform.suites import _support as sup
 from pytest_kmsconform.suites._policy import PolicyEnv, logged, refused, trade
+from pytest_kmsconform.suites._rendezvous import Rendezvous
 
 from pytest_kmsconform import kinds
 from pytest_kmsconform.asserts import assert_accepts
@@ -139,7 +140,7 @@ def test_daily_caps(policy_env: PolicyEnv) -> None:
 def test_rate_limit_concurrent(policy_env: PolicyEnv) -> None:
     env = policy_env
     threads_n, per_thread = 8, 3
-    env.signer.hold = threading.Barrier(threads_n)
+    env.signer.hold = Rendezvous(threads_n, pol.HOLD_S)
     outcomes: list[str] = []
     lock = threading.Lock()
 
