@@ -12,7 +12,7 @@ refuses a revoked key raises, a guard that refuses to start raises (its message 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -283,6 +283,23 @@ class Implementation(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class VirtualBackoff(Protocol):
+    """Optional: an implementation whose retry backoff can run on a clock the suites give it.
+
+    The reliability suite (``KC-REL-*``) then asserts the backoff itself (each retry after a
+    retryable fault is preceded by a positive sleep) without waiting it out; an implementation
+    without it is judged on its real sleeps, on survival and bounds alone.
+    """
+
+    def virtual_backoff(
+        self, sleep: Callable[[float], None], clock: Callable[[], float]
+    ) -> AbstractContextManager[None]:
+        """While open, signers created by :meth:`Implementation.signer` back off by calling ``sleep``
+        (never ``time.sleep``) and read time from ``clock`` (monotonic seconds, sleeps included)."""
+        ...
 
 
 class ImplementationBase:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from pytest_kmsconform.reference_impl.errors import ConfigurationError
 from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der, private_key_pem, public_key_pem
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
 from pytest_kmsconform.reference_impl.primitives import generate_private_key
-from pytest_kmsconform.reference_impl.retry import RetryingKeyBackend, RetryingSigner
+from pytest_kmsconform.reference_impl.retry import Retrier, RetryingKeyBackend, RetryingSigner
 from pytest_kmsconform.reference_impl.signer import DelegatingSigner, KeyBackend, Signer
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
@@ -95,14 +95,14 @@ class ProxyAdapterSigner(DelegatingSigner):
     """The signing-proxy client plus its admin endpoints; the proxy's key events are mirrored into
     attached audit logs from here, since the proxy keeps its own ring."""
 
-    def __init__(self, handle: BackendHandle) -> None:
+    def __init__(self, handle: BackendHandle, retrier: Retrier | None = None) -> None:
         from pytest_kmsconform.reference_impl.backends.signing_proxy import SigningProxyAdmin, signer_from_env
 
         client = signer_from_env(handle.env)
         admin_key = handle.env.get("SIGNING_PROXY_ADMIN_KEY")
         self.admin = SigningProxyAdmin(client, admin_key) if admin_key else None
         # Transient proxy failures (429, 5xx, resets) are retried with bounded backoff.
-        super().__init__(RetryingSigner(client))
+        super().__init__(RetryingSigner(client, retrier))
         self.sinks = _Sinks()
 
     def _admin(self) -> Any:
@@ -232,18 +232,35 @@ class ReferenceImplementation(ImplementationBase):
         features = frozenset(Capability)
         return Capabilities(features=features, algorithms=frozenset(Algorithm), backends=served_kinds())
 
+    _backoff: tuple[Callable[[float], None], Callable[[], float]] | None = None
+
+    @contextmanager
+    def virtual_backoff(self, sleep: Callable[[float], None], clock: Callable[[], float]) -> Iterator[None]:
+        """Signers made while open back off through ``sleep``/``clock`` (the REL suite's recorder)."""
+        previous, self._backoff = self._backoff, (sleep, clock)
+        try:
+            yield
+        finally:
+            self._backoff = previous
+
+    def _retrier(self) -> Retrier:
+        if self._backoff is None:
+            return Retrier()
+        sleep, clock = self._backoff
+        return Retrier(sleep=sleep, clock=clock)
+
     def key_backend(self, handle: BackendHandle) -> KeyBackend:
         """The kind's reference key backend (:mod:`pytest_kmsconform.kinds`)."""
         return key_backend_for(handle)
 
     def signer(self, handle: BackendHandle, alg: Algorithm, *, label: str) -> ImplSigner:
         if handle.kind == kinds.SIGNING_PROXY:
-            proxy = ProxyAdapterSigner(handle)
+            proxy = ProxyAdapterSigner(handle, self._retrier())
             if proxy.alg is not alg:
                 raise ConfigurationError(f"the signing proxy signs {proxy.alg.value}, not {alg.value}")
             return proxy
         # Bounded retry with backoff on throttling and transient backend errors (never on key creation).
-        ring = KeyRing(RetryingKeyBackend(self.key_backend(handle)), alg, label)
+        ring = KeyRing(RetryingKeyBackend(self.key_backend(handle), self._retrier()), alg, label)
         ring.rotate()
         return RingAdapterSigner(ring)
 

@@ -3,6 +3,11 @@ through a loopback fault proxy in front of the backend, never commits a record w
 signature, never loses an acknowledged record, never duplicates one on retry, keeps retries
 bounded, raises on failure, and survives throttling with backoff.
 
+An implementation that offers ``virtual_backoff`` (the reference does; ``docs/adapter.md``) backs
+off on a clock the suite hands it: KC-REL-002 and KC-REL-006 then assert that every retry waited a
+positive time first, without the run waiting it out. Others back off in real time and are judged on
+survival and bounds.
+
 Faults are injected on the wire (:mod:`pytest_kmsconform.emulators.faults`), so these checks apply
 to backends reached over HTTP: ``aws-kms``, ``vault``, ``signing-proxy``, ``gcp-kms`` and ``yubihsm`` (its
 connector: the device's own error frames such as ``SESSIONS_FULL``, connector errors, resets and
@@ -14,6 +19,8 @@ here; the reference implementation is tested on them with the in-process hook in
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +35,7 @@ from pytest_kmsconform.reference_impl.signature import Signature
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
 from pytest_kmsconform import kinds
-from pytest_kmsconform.adapter import ImplAuditLog, Implementation, ImplSigner
+from pytest_kmsconform.adapter import ImplAuditLog, Implementation, ImplSigner, VirtualBackoff
 from pytest_kmsconform.backends import BackendPool, require_backend
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.checks import NA_PREFIX, Target, spec_of
@@ -50,14 +57,38 @@ FLIPS_SIGNATURES = frozenset({"test_corrupt_signature_never_committed", "test_so
 """No append may call the backend's sign operation more often than this (bounded retries)."""
 
 
+class BackoffRecorder:
+    """The clock handed to an implementation that offers ``virtual_backoff``: each backoff sleep is
+    recorded and added to the clock at once instead of being waited out."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+        self._slept = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self._slept += max(0.0, seconds)
+
+    def clock(self) -> float:
+        return time.monotonic() + self._slept
+
+    @property
+    def slept(self) -> float:
+        return self._slept
+
+
 @dataclass
 class Rig:
-    """The implementation's signer and audit log, reached through a fault proxy (disarmed at first)."""
+    """The implementation's signer and audit log, reached through a fault proxy (disarmed at first).
+    ``backoff`` records the backoff sleeps when the implementation lets the suite hand it a clock."""
 
     proxy: FaultProxy
     signer: ImplSigner
     log: ImplAuditLog
     target: Target
+    backoff: BackoffRecorder | None = None
 
     def arm(self, *rules: Mapping[str, Any]) -> None:
         self.proxy.plan = plan_from_dict({"seed": SEED, "rules": [dict(r) for r in rules]})
@@ -127,24 +158,35 @@ def fault_rig(
         handle = kmsconform_backend_pool.dedicated(target.backend, {"alg": target.alg.value})
     spec = spec_of(request.node) if isinstance(request.node, pytest.Item) else None
     label = short_label(spec.check_id if spec else "KC-REL-000", target, 1)
-    with faulted_handle(handle, plan_from_dict({"rules": []})) as faulted:
+    backoff = BackoffRecorder() if isinstance(kmsconform_impl, VirtualBackoff) else None
+    with contextlib.ExitStack() as stack:
+        faulted = stack.enter_context(faulted_handle(handle, plan_from_dict({"rules": []})))
+        if backoff is not None:
+            assert isinstance(kmsconform_impl, VirtualBackoff)
+            stack.enter_context(kmsconform_impl.virtual_backoff(backoff.sleep, backoff.clock))
         signer = kmsconform_impl.signer(faulted, target.alg, label=label)
-        try:
-            log = kmsconform_impl.audit_log(signer, tmp_path / "audit")
-            try:
-                yield Rig(faulted.require_detail(FaultProxyDetails).fault_proxy, signer, log, target)
-            finally:
-                log.close()
-        finally:
-            signer.close()
+        stack.callback(signer.close)
+        log = kmsconform_impl.audit_log(signer, tmp_path / "audit")
+        stack.callback(log.close)
+        yield Rig(faulted.require_detail(FaultProxyDetails).fault_proxy, signer, log, target, backoff)
 
 
 def assert_bounded(rig: Rig, outcome: Outcome) -> None:
-    slowest = max(outcome.seconds, default=0.0)
+    # with a recorded backoff, every sleep counts against the slowest append (an upper bound)
+    slowest = max(outcome.seconds, default=0.0) + (rig.backoff.slept if rig.backoff is not None else 0.0)
     assert slowest < APPEND_BOUND_S, f"an append took {slowest:.1f}s under faults (retries not bounded in time)"
     sign_calls = sum(1 for e in rig.proxy.events if e.operation in SIGN_OPERATIONS)
     bound = CALLS_PER_APPEND_BOUND * max(1, len(outcome.seconds))
     assert sign_calls <= bound, f"{sign_calls} sign calls for {len(outcome.seconds)} appends (retries not bounded)"
+
+
+def assert_backs_off(rig: Rig, retries: int) -> None:
+    """Where the implementation hands the suite its backoff clock: ``retries`` retries each waited first."""
+    if rig.backoff is None:
+        return  # judged on survival and bounds, with its real sleeps
+    sleeps = rig.backoff.sleeps
+    assert len(sleeps) >= retries, f"{retries} retries after retryable faults, {len(sleeps)} backoff sleeps: {sleeps}"
+    assert all(s > 0 for s in sleeps), f"a retry without backing off first (backoff sleeps {sleeps})"
 
 
 def assert_injected(rig: Rig) -> None:
@@ -184,6 +226,7 @@ def test_throttling_is_survived(fault_rig: Rig) -> None:
     outcome = fault_rig.append_all()
     assert_injected(fault_rig)
     assert outcome.failures == [], f"throttling was not survived: {outcome.failures!r}"
+    assert_backs_off(fault_rig, fault_rig.injected())
     assert_bounded(fault_rig, outcome)
     assert fault_rig.problems(outcome) == []
 
@@ -229,7 +272,9 @@ def test_reset_after_execution(fault_rig: Rig) -> None:
     flags=["RESILIENCE"],
 )
 def test_timeout(fault_rig: Rig) -> None:
-    fault_rig.arm(sign_rule(fault="timeout", ms=500, count=2))
+    # Held 100 ms, then closed unanswered: no client gives up that early, so each sees what it would
+    # after a longer hold (the connection ends with no answer); 500 ms cost 0.8 s a check, to no use.
+    fault_rig.arm(sign_rule(fault="timeout", ms=100, count=2))
     outcome = fault_rig.append_all()
     assert_injected(fault_rig)
     assert_bounded(fault_rig, outcome)
@@ -253,6 +298,7 @@ def test_persistent_throttling(fault_rig: Rig) -> None:
     assert len(outcome.failures) == 1, (
         f"an append succeeded while every sign call was throttled ({time.monotonic() - start:.1f}s)"
     )
+    assert_backs_off(fault_rig, fault_rig.injected() - 1)  # no sleep after the last attempt
     assert_bounded(fault_rig, outcome)
     assert fault_rig.problems(outcome) == []
     assert len(list(fault_rig.log.records())) == before, "a failed append left a record"

@@ -24,6 +24,17 @@ class NoRetry(ReferenceImplementation):
         return s
 
 
+class NoBackoff(ReferenceImplementation):
+    """Retries at once: the same bounded attempts, no wait between them."""
+
+    def signer(self, handle, alg, *, label):
+        from pytest_kmsconform.reference_impl.retry import RetryPolicy
+
+        s = super().signer(handle, alg, label=label)
+        s.inner.retrier.policy = RetryPolicy(base_delay_s=0.0)
+        return s
+
+
 class TrustsBackend(ReferenceImplementation):
     """Commits whatever signature the backend returns, unchecked."""
 
@@ -35,6 +46,7 @@ class TrustsBackend(ReferenceImplementation):
 
 
 NO_RETRY = NoRetry()
+NO_BACKOFF = NoBackoff()
 TRUSTS_BACKEND = TrustsBackend()
 '''
 
@@ -56,6 +68,7 @@ def run_suite(tmp_path: Path, impl: str) -> tuple[set[str], str]:
     ("impl", "expected"),
     [
         ("broken_impls:NO_RETRY", {"KC-REL-002"}),
+        ("broken_impls:NO_BACKOFF", {"KC-REL-002", "KC-REL-006"}),
         ("broken_impls:TRUSTS_BACKEND", {"KC-REL-007", "KC-REL-008"}),
     ],
 )
