@@ -1,8 +1,11 @@
-"""Backends for the suites: a session-wide pool that starts each selected backend once, lazily.
+"""Backends for the suites: a session-wide pool that starts each selected backend once.
 
 * :class:`BackendPool` is usable without pytest: ``with BackendPool(namespace=...) as pool:
   pool.get("vault")``. Each backend starts on 127.0.0.1 with a free port the first time a check
   needs it and stops when the pool closes (after calling the handle's ``check()`` if it has one).
+  :meth:`BackendPool.start_all` starts several at once, each in its own thread (the session does
+  so for every backend its collected checks use): their start-ups, mostly spent waiting for a
+  server to listen, overlap instead of adding up.
 * A backend whose provider says it cannot start here (no Docker, a missing extra) is *skipped*:
   its checks are reported ``skipped`` with the provider's reason. A provider that claims it can
   start and then fails is an *error*: its checks are reported ``error`` with the exception.
@@ -13,9 +16,12 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -54,6 +60,17 @@ class BackendState:
 Listener = Callable[[BackendState], None]
 
 
+@dataclass(frozen=True)
+class _Started:
+    """What a start-up hands back: the entered context (to exit at close), a skip reason or the error."""
+
+    context: AbstractContextManager[BackendHandle] | None
+    handle: BackendHandle | None
+    skip_reason: str | None
+    error: str | None
+    duration_s: float
+
+
 class BackendPool:
     """Starts backends on demand and stops them all on :meth:`close`."""
 
@@ -73,6 +90,7 @@ class BackendPool:
         self._on_starting = on_starting
         self._checks: list[Callable[[], object]] = []
         self._dedicated = 0
+        self._pending: dict[str, Future[_Started]] = {}
 
     def __enter__(self) -> BackendPool:
         return self
@@ -83,29 +101,68 @@ class BackendPool:
     def states(self) -> list[BackendState]:
         return list(self._states.values())
 
-    def get(self, name: str) -> BackendState:
-        """The state of backend ``name``, starting it the first time."""
-        if name in self._states:
-            return self._states[name]
+    def _start(self, name: str) -> _Started:
+        """Start ``name`` unless its provider says it cannot run here; failures are returned, to be
+        reported on every check of the backend."""
         provider = backend_registry.get(name)
         options = self._options.get(name, {})
         # options given by the user (e.g. a device URL) make it available; start() then decides
         reason = None if options else provider.unavailable_reason()
-        start = time.monotonic()
         if reason is not None:
-            state = BackendState(name, None, reason, None, 0.0)
-        else:
-            if self._on_starting is not None:
-                self._on_starting(BackendState(name, None, None, None, 0.0))
-            try:
-                ns = f"{self.namespace}-{name}".replace("_", "-")
-                handle = self._stack.enter_context(provider.start(namespace=ns, port=0, options=options))
-                state = BackendState(name, handle, None, None, time.monotonic() - start)
-                if handle.check is not None:
-                    self._checks.append(handle.check)
-            except Exception as exc:  # any start failure is reported on every check of this backend
-                state = BackendState(name, None, None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
-        self._states[name] = state
+            return _Started(None, None, reason, None, 0.0)
+        ns = f"{self.namespace}-{name}".replace("_", "-")
+        start = time.monotonic()
+        try:
+            context = provider.start(namespace=ns, port=0, options=options)
+            handle = context.__enter__()
+        except Exception as exc:  # any start failure is reported on every check of this backend
+            return _Started(None, None, None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
+        return _Started(context, handle, None, None, time.monotonic() - start)
+
+    def start_all(self, names: Iterable[str]) -> None:
+        """Start every backend of ``names`` not started yet, each in its own thread, and return at
+        once; :meth:`get` then waits for the one it asks for (and reports it, as on a lazy start)."""
+        for name in names:
+            if name in self._states or name in self._pending:
+                continue
+            future: Future[_Started] = Future()
+
+            def run(name: str = name, future: Future[_Started] = future) -> None:
+                try:
+                    future.set_result(self._start(name))
+                except BaseException as exc:  # handed to get(), which raises it in the session
+                    future.set_exception(exc)
+
+            self._pending[name] = future
+            threading.Thread(target=run, name=f"kmsconform-start-{name}", daemon=True).start()
+
+    def _adopt(self, started: _Started) -> None:
+        if started.context is not None:
+            self._stack.push(started.context.__exit__)
+        if started.handle is not None and started.handle.check is not None:
+            self._checks.append(started.handle.check)
+
+    def get(self, name: str) -> BackendState:
+        """The state of backend ``name``, starting it the first time (or waiting for its start)."""
+        if name in self._states:
+            return self._states[name]
+        pending = self._pending.pop(name, None)
+        if self._on_starting is not None and (pending is not None or self._start_expected(name)):
+            self._on_starting(BackendState(name, None, None, None, 0.0))
+        started = pending.result() if pending is not None else self._start(name)
+        if pending is not None and started.error is not None:
+            # a start beside others can trip over their imports (a concurrent circular import is a
+            # RuntimeError): once more, alone, and that result is the verdict
+            started = self._start(name)
+        self._adopt(started)
+        state = BackendState(name, started.handle, started.skip_reason, started.error, started.duration_s)
+        return self._record(state)
+
+    def _start_expected(self, name: str) -> bool:
+        return bool(self._options.get(name)) or backend_registry.get(name).unavailable_reason() is None
+
+    def _record(self, state: BackendState) -> BackendState:
+        self._states[state.name] = state
         if self._on_event is not None:
             self._on_event(state)
         return state
@@ -125,7 +182,11 @@ class BackendPool:
             raise BackendStartError(f"backend {name} with {options} failed to start: {exc}") from exc
 
     def close(self) -> None:
-        """Run each handle's ``check()`` (server-side assertion errors surface here), then stop all."""
+        """Run each handle's ``check()`` (server-side assertion errors surface here), then stop all
+        (backends started by :meth:`start_all` that no check asked for included)."""
+        for name in list(self._pending):
+            with contextlib.suppress(BaseException):  # never asked for: only its stop matters
+                self._adopt(self._pending.pop(name).result())
         try:
             for check in self._checks:
                 check()
@@ -173,11 +234,32 @@ def describe(state: BackendState) -> str:
     return f"ERROR: {state.error} ({state.duration_s:.1f} s)"
 
 
+def backends_in_use(items: Iterable[pytest.Item], impl: Any) -> list[str]:
+    """The backends the collected checks run on (those the implementation is not N/A on), sorted."""
+    from pytest_kmsconform.checks import current_target, spec_of
+
+    found: set[str] = set()
+    capabilities = impl.capabilities()
+    for item in items:
+        try:
+            spec = spec_of(item)
+        except Exception:  # a malformed marker errors in its own check, not here
+            continue
+        target = current_target(item)
+        if spec is None or not target.backend or target.backend in found:
+            continue
+        alg = target.alg if spec.scope != "none" else None
+        if capabilities.missing(spec.requires, backend_kind=target.kind or None, alg=alg) is None:
+            found.add(target.backend)
+    return sorted(found)
+
+
 @pytest.fixture(scope="session")
-def kmsconform_backend_pool(pytestconfig: pytest.Config) -> Iterator[BackendPool]:
+def kmsconform_backend_pool(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[BackendPool]:
     """The session's :class:`BackendPool` (session scope; one per xdist worker).
 
-    Backends start lazily on first use and stop at the end of the session. Example::
+    When the session has checks, every backend they run on starts at once, in parallel, as the
+    pool is made; any other starts on first use. All stop at the end of the session. Example::
 
         def test_mine(kmsconform_backend_pool):
             handle = kmsconform_backend_pool.get("local").handle
@@ -188,6 +270,8 @@ def kmsconform_backend_pool(pytestconfig: pytest.Config) -> Iterator[BackendPool
         namespace=run_namespace(pytestconfig), on_event=event, on_starting=starting, options=options
     ) as pool:
         pytestconfig.stash[POOL_KEY] = pool
+        if any(item.get_closest_marker("kmsconform_check") is not None for item in request.session.items):
+            pool.start_all(backends_in_use(request.session.items, request.getfixturevalue("kmsconform_impl")))
         yield pool
 
 
