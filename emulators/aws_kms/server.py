@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from .front import KeepAliveHandler, KmsFastApp
 from .install import install, uninstall
 from .models import fidelity_kms_backends
 
@@ -39,11 +39,11 @@ def resetting(app: WsgiApp, reset: Callable[[], None]) -> WsgiApp:
 
 
 class _Server(ThreadedMotoServer):
-    """moto's threaded server with the reset wrapper (same thread and socket handling)."""
+    """moto's threaded server with the reset wrapper, behind the keep-alive front (:mod:`.front`)."""
 
     def _server_entry(self) -> None:
-        app = resetting(DomainDispatcherApplication(create_backend_app), fidelity_kms_backends.drop_all)
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        app = resetting(KmsFastApp(), fidelity_kms_backends.drop_all)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
