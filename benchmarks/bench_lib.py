@@ -7,6 +7,7 @@ these machines are shared and noisy; absolute numbers are only comparable within
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -35,7 +36,10 @@ class BenchResult:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["ratio"] = round(self.ratio, 4)
+        for name in ("value", "baseline_value"):
+            if math.isnan(data[name]):
+                data[name] = None  # not run here: the reason is in notes
+        data["ratio"] = None if math.isnan(self.ratio) else round(self.ratio, 4)
         return data
 
 
@@ -89,9 +93,17 @@ def machine_description() -> dict[str, Any]:
     }
 
 
+def not_run(name: str, unit: str, reason: str) -> BenchResult:
+    """A row for something that cannot run here, with the reason (listed, never silently dropped)."""
+    return BenchResult(name, float("nan"), unit, f"not run here: {reason}", float("nan"), notes={"not_run": reason})
+
+
 def format_table(results: Sequence[BenchResult]) -> str:
     rows = [("benchmark", "value", "unit", "baseline", "baseline value", "ratio", "goal")]
     for r in results:
+        if "not_run" in r.notes:
+            rows.append((r.name, "-", r.unit, r.baseline_name, "-", "-", r.goal))
+            continue
         rows.append(
             (r.name, f"{r.value:,.1f}", r.unit, r.baseline_name, f"{r.baseline_value:,.1f}", f"{r.ratio:.2f}", r.goal)
         )

@@ -17,8 +17,8 @@ import time
 import urllib.request
 from collections.abc import Callable
 
-from bench_backends import PATHS
-from bench_lib import BenchResult
+from bench_backends import FAKEKMS, PATHS
+from bench_lib import BenchResult, not_run
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
@@ -129,8 +129,7 @@ def _cryptography_rsa_keygen() -> None:
 def _pkcs11_results(repeats: int, local: float) -> list[BenchResult]:
     reason = backend_registry.get("pkcs11").unavailable_reason()
     if reason is not None:
-        print(f"  skipped pkcs11: {reason}")
-        return []
+        return [not_run("start-up to first sign: pkcs11", "ms", reason)]
     fresh = _median_seconds(_pkcs11_fresh_token_first_sign, repeats)
     rsa_repeats = max(3, repeats)
     token_rsa = _median_seconds(_pkcs11_rsa_keygen, rsa_repeats)
@@ -205,7 +204,7 @@ def run(repeats: int) -> list[BenchResult]:
     for name, label, ours, baseline_name, baseline in pairs:
         reason = backend_registry.get(name).unavailable_reason()
         if reason is not None:
-            print(f"  skipped {label}: {reason}")
+            results.append(not_run(f"start-up to first sign: {label}", "ms", reason))
             continue
         value = _median_seconds(ours, repeats)
         base = local if baseline is _local_first_sign else _median_seconds(baseline, repeats)
@@ -235,5 +234,13 @@ def run(repeats: int) -> list[BenchResult]:
             )
         )
     else:
-        print(f"  localstack not measured: {localstack_reason}")
+        results.append(not_run("start-up to first P-256 sign: localstack", "ms", localstack_reason))
+    results.append(not_run("start-up to first sign: Google's fakekms (peer of gcp-kms)", "ms", FAKEKMS))
+    results.append(
+        not_run(
+            "start-up to first sign: Lowkey Vault (peer of azure-keyvault)",
+            "ms",
+            "a Java application run from its Docker image or jar (no Docker engine here, no registry package)",
+        )
+    )
     return results

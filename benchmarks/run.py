@@ -1,7 +1,9 @@
 """Run the benchmarks: ``python benchmarks/run.py [--quick|--full] [--only NAME ...]``.
 
-Prints a table (every figure beside a baseline measured in the same run, with the ratio) and
-writes ``benchmarks/results.json``. Sizes: default 100k archive records; ``--quick`` is a smoke
+Prints one table (every figure beside a baseline measured in the same run, with the ratio; a path
+that cannot run here is listed with the reason) and writes ``benchmarks/results.json``. Progress
+goes to stderr; servers started by the benchmarks log nothing per request (their loggers are held
+at ERROR). Sizes: default 100k archive records; ``--quick`` is a smoke
 run for CI-sized machines; ``--full`` uses 1M archive records.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import time
 from pathlib import Path
@@ -37,21 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full" if args.full else "default"
     selected = args.only or list(BENCHMARKS)
+    for noisy in ("werkzeug", "moto", "grpc", "azure", "urllib3", "hvac"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     results: list[BenchResult] = []
     timings: dict[str, float] = {}
     for name in selected:
         module_name, sizes = BENCHMARKS[name]
-        print(f"running {name} ({mode}, size {sizes[mode]}) ...", flush=True)
+        print(f"running {name} ({mode}, size {sizes[mode]}) ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         module = importlib.import_module(module_name)
         produced: list[BenchResult] = module.run(sizes[mode])
         timings[name] = round(time.perf_counter() - start, 2)
         results.extend(produced)
-        print(format_table(produced), flush=True)
-    print()
     print(format_table(results))
     write_results(args.out, results, mode, {"wall_seconds": timings})
-    print(f"\nwrote {args.out}")
+    print(f"\nwrote {args.out}", file=sys.stderr)
     return 0
 
 
