@@ -3,9 +3,10 @@
 * :class:`BackendPool` is usable without pytest: ``with BackendPool(namespace=...) as pool:
   pool.get("vault")``. Each backend starts on 127.0.0.1 with a free port the first time a check
   needs it and stops when the pool closes (after calling the handle's ``check()`` if it has one).
-  :meth:`BackendPool.start_all` starts several at once, each in its own thread (the session does
-  so for every backend its collected checks use): their start-ups, mostly spent waiting for a
-  server to listen, overlap instead of adding up.
+  :meth:`BackendPool.start_all` starts several at once, each in its own thread, and returns when
+  all are up (the session does so for every backend its collected checks use, before the first
+  check): their start-ups, much of it spent waiting for a server to listen, overlap instead of
+  adding up, and no check runs beside a starting backend.
 * A backend whose provider says it cannot start here (no Docker, a missing extra) is *skipped*:
   its checks are reported ``skipped`` with the provider's reason. A provider that claims it can
   start and then fails is an *error*: its checks are reported ``error`` with the exception.
@@ -120,8 +121,9 @@ class BackendPool:
         return _Started(context, handle, None, None, time.monotonic() - start)
 
     def start_all(self, names: Iterable[str]) -> None:
-        """Start every backend of ``names`` not started yet, each in its own thread, and return at
-        once; :meth:`get` then waits for the one it asks for (and reports it, as on a lazy start)."""
+        """Start every backend of ``names`` not started yet, each in its own thread, and return when
+        all have started (or failed): start-ups overlap each other, never a check. :meth:`get` then
+        reports each one when first asked for it, as on a lazy start."""
         for name in names:
             if name in self._states or name in self._pending:
                 continue
@@ -135,6 +137,8 @@ class BackendPool:
 
             self._pending[name] = future
             threading.Thread(target=run, name=f"kmsconform-start-{name}", daemon=True).start()
+        for future in list(self._pending.values()):
+            future.exception()  # waits; an exception is raised again by get()
 
     def _adopt(self, started: _Started) -> None:
         if started.context is not None:
