@@ -3,11 +3,18 @@
 With no test paths on the command line (pytest fell back to ``testpaths`` or the current
 directory), only the bundled suites run; with explicit paths, the suites run in addition to them.
 So ``pytest --kmsconform`` works from any directory.
+
+The suite modules are imported by their package name, ``pytest_kmsconform.suites.test_<suite>``,
+whatever ``--import-mode`` says: from a checkout (editable install) pytest would otherwise name
+them after their folder (``suites.test_<suite>``), a second copy of each module beside the one the
+catalogue imports, and ``prepend`` would put the checkout's top-level folders on ``sys.path``.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -18,6 +25,34 @@ def suites_dir() -> Path:
     from pytest_kmsconform import suites
 
     return Path(suites.__file__).parent
+
+
+class BundledSuite(pytest.Module):
+    """A bundled suite module, imported as ``pytest_kmsconform.suites.<stem>``."""
+
+    def _getobj(self) -> ModuleType:
+        return importlib.import_module(f"pytest_kmsconform.suites.{self.path.stem}")
+
+
+class BundledSuites(pytest.Package):
+    """The ``suites`` folder as the package ``pytest_kmsconform.suites`` (it has no set-up functions)."""
+
+    def setup(self) -> None:
+        importlib.import_module("pytest_kmsconform.suites")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if path.resolve() != suites_dir().resolve():
+        return None
+    return BundledSuites.from_parent(parent, path=path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    if module_path.parent.resolve() != suites_dir().resolve():
+        return None
+    return BundledSuite.from_parent(parent, path=module_path)
 
 
 @pytest.hookimpl(trylast=True)
