@@ -75,5 +75,13 @@ def get(name: str) -> BackendProvider:
 
 
 def embedded_names() -> list[str]:
-    """Backends in the default selection (run here with no Docker and no credentials)."""
+    """Backends that run here with no Docker and no credentials."""
     return [n for n in names() if get(n).embedded]
+
+
+def default_selection() -> list[str]:
+    """What runs when no backend is named: every embedded backend, plus every backend whose module
+    cannot be imported here (a missing extra), since whether it is embedded is unknown and dropping
+    it silently would hide it. Only this selection may leave an unavailable backend out (skipped,
+    with the reason); a backend the user names and that cannot start is an error."""
+    return [n for n in names() if isinstance(get(n), UnavailableProvider) or get(n).embedded]

@@ -7,9 +7,11 @@
   all are up (the session does so for every backend its collected checks use, before the first
   check): their start-ups, much of it spent waiting for a server to listen, overlap instead of
   adding up, and no check runs beside a starting backend.
-* A backend whose provider says it cannot start here (no Docker, a missing extra) is *skipped*:
-  its checks are reported ``skipped`` with the provider's reason. A provider that claims it can
-  start and then fails is an *error*: its checks are reported ``error`` with the exception.
+* A backend whose provider says it cannot start here (no Docker, a missing extra) is *skipped*
+  when it came with the default selection: its checks are reported ``skipped`` with the
+  provider's reason. When the user named it (``required``), it is an *error*, as is a provider
+  that claims it can start and then fails: its checks are reported ``error`` with the reason, so
+  a gate never passes on a backend it did not reach.
 * Under pytest-xdist every worker has its own pool, so its own emulators, and a namespace made of
   the run id and the worker id, so names never collide on shared (external) backends.
 """
@@ -20,7 +22,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,9 +34,8 @@ import pytest
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.options import get_config
+from pytest_kmsconform.outcomes import backend_unavailable
 from pytest_kmsconform.results import BackendInfo
-
-SKIP_PREFIX = "kmsconform backend unavailable: "
 
 
 class BackendStartError(Exception):
@@ -54,8 +55,9 @@ class BackendState:
     def info(self) -> BackendInfo:
         if self.handle is not None:
             return BackendInfo(name=self.name, version=self.handle.version, status="started")
-        reason = self.skip_reason or f"failed to start: {self.error}"
-        return BackendInfo(name=self.name, version="", status="skipped", reason=reason)
+        if self.skip_reason is not None:
+            return BackendInfo(name=self.name, version="", status="skipped", reason=self.skip_reason)
+        return BackendInfo(name=self.name, version="", status="error", reason=str(self.error))
 
 
 Listener = Callable[[BackendState], None]
@@ -82,8 +84,11 @@ class BackendPool:
         on_event: Listener | None = None,
         on_starting: Listener | None = None,
         options: Mapping[str, Mapping[str, str]] | None = None,
+        required: Collection[str] = (),
     ):
+        """:param required: backends the user named: one that cannot start here is an error."""
         self.namespace = namespace
+        self._required = frozenset(required)
         self._options = {name: dict(opts) for name, opts in (options or {}).items()}
         self._states: dict[str, BackendState] = {}
         self._stack = contextlib.ExitStack()
@@ -110,6 +115,8 @@ class BackendPool:
         # options given by the user (e.g. a device URL) make it available; start() then decides
         reason = None if options else provider.unavailable_reason()
         if reason is not None:
+            if name in self._required:
+                return _Started(None, None, None, f"cannot start here: {reason}", 0.0)
             return _Started(None, None, reason, None, 0.0)
         ns = f"{self.namespace}-{name}".replace("_", "-")
         start = time.monotonic()
@@ -117,7 +124,8 @@ class BackendPool:
             context = provider.start(namespace=ns, port=0, options=options)
             handle = context.__enter__()
         except Exception as exc:  # any start failure is reported on every check of this backend
-            return _Started(None, None, None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
+            error = f"failed to start: {type(exc).__name__}: {exc}"
+            return _Started(None, None, None, error, time.monotonic() - start)
         return _Started(context, handle, None, None, time.monotonic() - start)
 
     def start_all(self, names: Iterable[str]) -> None:
@@ -177,7 +185,7 @@ class BackendPool:
         It stops with the pool. Raises :class:`BackendStartError` when it cannot start."""
         shared = self.get(name)
         if shared.handle is None:
-            raise BackendStartError(f"backend {name} is not available: {shared.skip_reason or shared.error}")
+            raise BackendStartError(f"backend {name}: {shared.skip_reason or shared.error}")
         self._dedicated += 1
         ns = f"{self.namespace}-{name}-d{self._dedicated}".replace("_", "-")
         try:
@@ -235,7 +243,7 @@ def describe(state: BackendState) -> str:
         return f"ok, {state.handle.version} ({state.duration_s:.1f} s)"
     if state.skip_reason is not None:
         return f"skipped: {state.skip_reason}"
-    return f"ERROR: {state.error} ({state.duration_s:.1f} s)"
+    return f"ERROR: {state.error}" + (f" ({state.duration_s:.1f} s)" if state.duration_s else "")
 
 
 def backends_in_use(items: Iterable[pytest.Item], impl: Any) -> list[str]:
@@ -269,9 +277,13 @@ def kmsconform_backend_pool(request: pytest.FixtureRequest, pytestconfig: pytest
             handle = kmsconform_backend_pool.get("local").handle
     """
     starting, event = _progress(pytestconfig)
-    options = get_config(pytestconfig).backend_options
+    kc = get_config(pytestconfig)
     with BackendPool(
-        namespace=run_namespace(pytestconfig), on_event=event, on_starting=starting, options=options
+        namespace=run_namespace(pytestconfig),
+        on_event=event,
+        on_starting=starting,
+        options=kc.backend_options,
+        required=kc.backends if kc.backends_named else (),
     ) as pool:
         pytestconfig.stash[POOL_KEY] = pool
         if any(item.get_closest_marker("kmsconform_check") is not None for item in request.session.items):
@@ -308,5 +320,5 @@ def require_backend(pool: BackendPool, name: str) -> BackendHandle:
     if state.handle is not None:
         return state.handle
     if state.skip_reason is not None:
-        pytest.skip(f"{SKIP_PREFIX}{name}: {state.skip_reason}")
-    raise BackendStartError(f"backend {name} failed to start: {state.error}")
+        backend_unavailable(name, state.skip_reason)
+    raise BackendStartError(f"backend {name}: {state.error}")

@@ -15,7 +15,7 @@ Every conformance check is a test function carrying exactly one marker::
 * ``kinds``: backend kinds a ``backend`` check is limited to (default: every kind); when no backend
   of those kinds is selected the check has one instance without a backend, which it skips.
 * A check whose ``requires`` (or backend kind / algorithm) the implementation did not declare is
-  skipped with a reason starting ``kmsconform not applicable:`` and reported ``not_applicable``.
+  stopped with :func:`~pytest_kmsconform.outcomes.not_applicable` and reported ``not_applicable``.
 
 The catalogue (:func:`catalogue`) is read from the markers of the bundled suite modules; ids are
 unique and never reused (``suites/ids.txt`` lists every id ever issued).
@@ -23,6 +23,7 @@ unique and never reused (``suites/ids.txt`` lists every id ever issued).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -37,10 +38,10 @@ import pytest
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.capabilities import Capability, backend_algorithms
 from pytest_kmsconform.options import get_config
+from pytest_kmsconform.outcomes import not_applicable
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 
 MARKER = "kmsconform_check"
-NA_PREFIX = "kmsconform not applicable: "
 
 SUITES: dict[str, str] = {
     "SIG": "signing",
@@ -180,8 +181,9 @@ def _specs_in_module(module: Any) -> Iterator[tuple[str, CheckSpec]]:
                 yield name, spec_from_kwargs(dict(mark.kwargs), f"{module.__name__}.{name}")
 
 
+@functools.cache
 def catalogue_index() -> dict[tuple[str, str], CheckSpec]:
-    """(module file stem, test function name) -> spec, for the bundled suites."""
+    """(module file stem, test function name) -> spec, for the bundled suites (built once)."""
     index: dict[tuple[str, str], CheckSpec] = {}
     for module_name in suite_modules():
         module = importlib.import_module(module_name)
@@ -318,8 +320,8 @@ def _kmsconform_gate(request: pytest.FixtureRequest) -> None:
         spec.requires, backend_kind=target.kind or None, alg=target.alg if spec.scope != "none" else None
     )
     if reason is not None:
-        pytest.skip(f"{NA_PREFIX}{reason} (implementation {impl.name}, backend {target.backend or '-'})")
+        not_applicable(f"{reason} (implementation {impl.name}, backend {target.backend or '-'})")
     if target.backend and target.alg is not None and spec.scope == "backend":
         why = unsupported_algorithms(target.backend).get(target.alg.value)
         if why is not None:
-            pytest.skip(f"{NA_PREFIX}backend {target.backend} cannot sign {target.alg.value}: {why}")
+            not_applicable(f"backend {target.backend} cannot sign {target.alg.value}: {why}")

@@ -1,5 +1,9 @@
-"""Turn test reports into :class:`~pytest_kmsconform.results.CheckResult` values, merge them across
-xdist workers, print the summary, write the report, and call ``pytest_kmsconform_run_finished``.
+"""Gather every check instance into one :class:`~pytest_kmsconform.results.RunResult`, across
+xdist workers, then hand it on: ``pytest_kmsconform_run_finished``, ``--kmsconform-report``
+(written through :func:`pytest_kmsconform.report.write_formats`, the table ``kmsconform report``
+uses) and the terminal summary (:func:`pytest_kmsconform.report.terminal.final_lines`, the one
+``kmsconform run`` prints). What each instance is comes from :mod:`~pytest_kmsconform.check_meta`,
+how it ended from :mod:`~pytest_kmsconform.outcomes`.
 
 Results are built from the reports the controller sees (``pytest_runtest_logreport``), which
 xdist forwards from every worker, so a check is never lost: a check whose worker crashed is
@@ -9,29 +13,19 @@ xdist forwards from every worker, so a check is never lost: a check whose worker
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_kmsconform import SUITE_VERSION
-from pytest_kmsconform.backends import SKIP_PREFIX, STATES_KEY, describe
-from pytest_kmsconform.checks import (
-    NA_PREFIX,
-    CheckDefinitionError,
-    catalogue,
-    catalogue_digest,
-    catalogue_index,
-    current_target,
-    spec_of,
-)
+from pytest_kmsconform.backends import STATES_KEY, describe
+from pytest_kmsconform.check_meta import CheckMeta, meta_from_nodeid, meta_of
+from pytest_kmsconform.checks import CheckDefinitionError, catalogue, catalogue_digest, spec_of
 from pytest_kmsconform.options import get_config
-from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.outcomes import classify
 from pytest_kmsconform.results import BackendInfo, CheckResult, Outcome, RunResult
 
 PROPERTY = "kmsconform"
@@ -43,89 +37,9 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Attach each check's metadata to its item, so every report (and JUnit) carries it."""
-    for item in items:
-        try:
-            spec = spec_of(item)
-        except CheckDefinitionError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        if spec is None:
-            continue
-        target = current_target(item)
-        meta = {
-            "check_id": spec.check_id,
-            "title": spec.title,
-            "source": spec.source,
-            "suite": spec.suite,
-            "backend": target.backend,
-            "alg": target.alg.value if target.alg else "",
-        }
-        item.user_properties.append((PROPERTY, json.dumps(meta, sort_keys=True)))
-        item.user_properties.append(("kmsconform_check_id", spec.check_id))
-
-
-def _meta(report: pytest.TestReport) -> dict[str, str] | None:
-    for name, value in report.user_properties:
-        if name == PROPERTY:
-            meta: dict[str, str] = json.loads(str(value))
-            return meta
-    return None
-
-
-def meta_from_nodeid(nodeid: str) -> dict[str, str] | None:
-    """Metadata of a bundled check from its node id alone (for a worker that crashed in set-up)."""
-    path, _, rest = nodeid.partition("::")
-    func, _, param = rest.partition("[")
-    spec = catalogue_index().get((path.rpartition("/")[2].removesuffix(".py"), func))
-    if spec is None:
-        return None
-    backend, alg, param = "", "", param.removesuffix("]")
-    for candidate in Algorithm:
-        if spec.scope != "none" and (param == candidate.value or param.endswith("-" + candidate.value)):
-            alg, backend = candidate.value, param.removesuffix(candidate.value).removesuffix("-")
-    return {
-        "check_id": spec.check_id,
-        "title": spec.title,
-        "source": spec.source,
-        "suite": spec.suite,
-        "backend": backend,
-        "alg": alg,
-    }
-
-
-def _message(report: pytest.TestReport) -> str:
-    if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None and getattr(crash, "message", None):
-        return str(crash.message)
+def _crash_message(report: pytest.TestReport) -> str:
     text = report.longreprtext.strip()
     return text.splitlines()[-1] if text else ""
-
-
-def classify(phases: Mapping[str, pytest.TestReport]) -> tuple[Outcome, str]:
-    """Outcome and message of one check instance from its setup/call/teardown reports."""
-    setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
-    for rep in (setup, call):
-        if rep is not None and rep.skipped:
-            reason = _message(rep)
-            if reason.startswith(NA_PREFIX):
-                return Outcome.NOT_APPLICABLE, reason.removeprefix(NA_PREFIX)
-            return Outcome.SKIPPED, reason.removeprefix(SKIP_PREFIX)
-    if setup is not None and setup.failed:
-        message = _message(setup)
-        if "ImplementationFault" in message:  # the implementation raised while the check was set up
-            return Outcome.FAILED, message.split("ImplementationFault: ", 1)[-1]
-        return Outcome.ERROR, f"set-up error: {message}"
-    if call is not None and call.failed:
-        return Outcome.FAILED, _message(call)
-    if teardown is not None and teardown.failed:
-        return Outcome.ERROR, f"teardown error: {_message(teardown)}"
-    if call is not None and call.passed:
-        return Outcome.PASSED, ""
-    return Outcome.ERROR, "the check did not run to completion"
 
 
 class ResultCollector:
@@ -135,7 +49,7 @@ class ResultCollector:
         self.config = config
         self.started_at = _now()
         self.phases: dict[str, dict[str, pytest.TestReport]] = defaultdict(dict)
-        self.meta: dict[str, dict[str, str]] = {}
+        self.meta: dict[str, CheckMeta] = {}
         self.nodes: dict[str, str] = {}
         self.results: dict[str, CheckResult] = {}
         self.worker_backends: list[dict[str, Any]] = []
@@ -151,12 +65,12 @@ class ResultCollector:
             outcome, message = classify(phases)
         duration = sum(rep.duration for rep in phases.values())
         self.results[nodeid] = CheckResult(
-            check_id=meta["check_id"],
-            title=meta["title"],
-            source=meta["source"],
-            suite=meta["suite"],
-            backend=meta["backend"],
-            alg=meta["alg"],
+            check_id=meta.check_id,
+            title=meta.title,
+            source=meta.source,
+            suite=meta.suite,
+            backend=meta.backend,
+            alg=meta.alg,
             outcome=outcome,
             message=message,
             duration_s=round(duration, 4),
@@ -164,9 +78,9 @@ class ResultCollector:
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        meta = _meta(report)
+        meta = meta_of(report)
         if meta is None and report.nodeid not in self.meta and report.when not in ("setup", "call", "teardown"):
-            meta = meta_from_nodeid(report.nodeid)  # a crash report carries no properties
+            meta = meta_from_nodeid(report.nodeid, get_config(self.config).backends)  # a crash report has no properties
         if meta is not None:
             self.meta[report.nodeid] = meta
         elif report.nodeid not in self.meta:
@@ -175,7 +89,7 @@ class ResultCollector:
         if node is not None:
             self.nodes[report.nodeid] = str(node.workerinput.get("workerid", "?"))
         if report.when not in ("setup", "call", "teardown"):  # xdist's report for a crashed worker
-            self._finish(report.nodeid, Outcome.ERROR, f"worker crashed: {_message(report)}")
+            self._finish(report.nodeid, Outcome.ERROR, f"worker crashed: {_crash_message(report)}")
             return
         self.phases[report.nodeid][report.when] = report
         if report.when == "teardown":
@@ -239,56 +153,20 @@ class ResultCollector:
         self.config.stash[RUN_KEY] = run
         report = get_config(self.config).report
         if report is not None:
-            write_report(run, report)
+            from pytest_kmsconform.report import write_formats
+
+            write_formats(run, {"json": report, "md": report.with_suffix(".md")})
         self.config.hook.pytest_kmsconform_run_finished(config=self.config, run=run)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         run = self.config.stash.get(RUN_KEY, None)
         if run is None or not run.checks:
             return
-        for line in summary_lines(run, self.worker_backends):
+        from pytest_kmsconform.report import terminal
+
+        terminalreporter.write_sep("=", "kmsconform summary")
+        for line in terminal.final_lines(run)[1:]:
             terminalreporter.write_line(line)
-
-
-def write_report(run: RunResult, path: Path) -> None:
-    """``PATH.json`` (the report) and ``PATH.md`` (a Markdown summary) via the report renderers."""
-    from pytest_kmsconform.report import json_report, markdown
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    json_report.write(run, path)
-    markdown.write(run, path.with_suffix(".md"))
-
-
-def summary_lines(run: RunResult, worker_backends: list[dict[str, Any]]) -> list[str]:
-    """The terminal summary: backend x suite counts, then every non-passing applicable check."""
-    lines = ["", "=" * 30 + " kmsconform summary " + "=" * 30]
-    for data in worker_backends:
-        if data.get("status") == "started":
-            lines.append(
-                f"kmsconform: backend {data['name']} ({data['version']}) started in {data['duration_s']:.1f} s"
-            )
-    for info in run.backends:
-        if info.status == "skipped":
-            lines.append(f"kmsconform: backend {info.name} skipped: {info.reason}")
-    groups: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {o.value: 0 for o in Outcome})
-    for check in run.checks:
-        groups[(check.suite, check.backend or "-")][check.outcome.value] += 1
-    lines.append(f"{'suite':<11} {'backend':<16} {'passed':>7} {'failed':>7} {'n/a':>5} {'skipped':>8} {'error':>6}")
-    for (suite, backend), counts in sorted(groups.items()):
-        lines.append(
-            f"{suite:<11} {backend:<16} {counts['passed']:>7} {counts['failed']:>7} "
-            f"{counts['not_applicable']:>5} {counts['skipped']:>8} {counts['error']:>6}"
-        )
-    bad = [c for c in run.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
-    for check in bad:
-        where = "-".join(p for p in (check.backend, check.alg) if p) or "-"
-        lines.append(f"{check.outcome.value.upper()} {check.check_id} [{where}] {check.title}: {check.message}")
-    counts = run.counts()
-    lines.append(
-        f"kmsconform: {counts['passed']} passed, {counts['failed']} failed, {counts['not_applicable']} not applicable, "
-        f"{counts['skipped']} skipped, {counts['error']} error (impl {run.implementation} {run.implementation_version})"
-    )
-    return lines
 
 
 def pytest_configure(config: pytest.Config) -> None:

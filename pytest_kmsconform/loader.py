@@ -79,8 +79,9 @@ def _resolve(path: str) -> Loader:
     return loader
 
 
-def load_python(spec: str) -> Implementation:
-    """Import ``package.module:attribute`` and call it when it is callable."""
+def resolve_python(spec: str) -> object:
+    """Import ``package.module`` and return its ``attribute`` (not called); every failure is an
+    :class:`ImplLoadError`."""
     if not _PYTHON_SPEC.match(spec):
         raise ImplLoadError(
             f"--kmsconform-impl={spec!r} is not 'reference', 'package.module:attribute', 'http://...' or 'cmd:...'"
@@ -94,6 +95,12 @@ def load_python(spec: str) -> Implementation:
         if not hasattr(obj, part):
             raise ImplLoadError(f"--kmsconform-impl={spec!r}: {module_name} has no attribute {attr_path!r}")
         obj = getattr(obj, part)
+    return obj
+
+
+def load_python(spec: str) -> Implementation:
+    """Import ``package.module:attribute`` and call it when it is callable."""
+    obj = resolve_python(spec)
     if (callable(obj) and not hasattr(obj, "capabilities")) or isinstance(obj, type):
         obj = obj()
     return check_implementation(obj, spec)

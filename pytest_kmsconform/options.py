@@ -27,7 +27,8 @@ DEFAULT_IMPL_TIMEOUT_S = 30.0
 _HELP = {
     "enable": "run the bundled kmsconform conformance suites",
     "impl": "implementation under test: 'reference', 'package.module:factory', 'http://host:port' or 'cmd:<command>'",
-    "backend": "backend(s) to run on; repeatable or comma list (default: every embedded backend)",
+    "backend": "backend(s) to run on; repeatable or comma list (default: every embedded backend); "
+    "a named backend that cannot start makes its checks errors",
     "report": "write the JSON report to PATH (and a Markdown summary beside it)",
     "revocation_window": "seconds to keep retrying before revocation must have taken effect (eventual consistency)",
     "audit_records": "records appended per audit-chain check",
@@ -75,6 +76,8 @@ class KmsconformConfig:
     :param enabled: whether the bundled suites are collected.
     :param impl: the implementation spec (see :mod:`pytest_kmsconform.loader`).
     :param backends: backend names, in the order given, without duplicates.
+    :param backends_named: ``True`` when the user named them (CLI, ini or env), ``False`` for the
+        default selection; a named backend that cannot start is an error, never a skip.
     :param report: JSON report path, or ``None``.
     :param revocation_window_s: longest wait for a revocation to take effect.
     :param audit_records: records appended by the audit-chain checks.
@@ -96,6 +99,7 @@ class KmsconformConfig:
     admin_key: str | None = field(default=None, repr=False)
     impl_timeout_s: float = DEFAULT_IMPL_TIMEOUT_S
     backend_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    backends_named: bool = False
 
     def header_lines(self) -> list[str]:
         src = self.sources
@@ -226,7 +230,7 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
     if not enabled:  # importing every backend provider costs time: only when the suites run
         return KmsconformConfig(False, impl, (), None, DEFAULT_REVOCATION_WINDOW_S, DEFAULT_AUDIT_RECORDS, sources)
     raw_backends = get("backend", None, "backends")
-    backends = _split_names(raw_backends) if raw_backends is not None else backend_registry.embedded_names()
+    backends = _split_names(raw_backends) if raw_backends is not None else backend_registry.default_selection()
     known = backend_registry.names()
     unknown = [b for b in backends if b not in known]
     if unknown:
@@ -270,6 +274,7 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
         admin_key=None if admin_key is None else str(admin_key),
         impl_timeout_s=float(timeout),
         backend_options=backend_options,
+        backends_named=raw_backends is not None,
     )
 
 

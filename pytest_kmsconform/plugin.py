@@ -11,10 +11,12 @@ pytest.register_assert_rewrite("pytest_kmsconform.asserts")
 
 pytest_plugins = [
     "pytest_kmsconform.options",
+    "pytest_kmsconform.outcomes",
     "pytest_kmsconform.bundled",
     "pytest_kmsconform.checks",
     "pytest_kmsconform.backends",
     "pytest_kmsconform.implementation",
+    "pytest_kmsconform.check_meta",
     "pytest_kmsconform.collect_results",
 ]
 

@@ -26,9 +26,9 @@ from pytest_kmsconform.suites._rendezvous import Rendezvous
 
 from pytest_kmsconform.adapter import Implementation, ImplPolicyGate, ImplSigner
 from pytest_kmsconform.asserts import assert_rejects
-from pytest_kmsconform.backends import SKIP_PREFIX
 from pytest_kmsconform.checks import Target
 from pytest_kmsconform.implementation import SignerFactory, implementation_calls
+from pytest_kmsconform.outcomes import backend_not_selected
 
 FORMAT = "kmsconform-policy/1"
 CANONICAL, HASH = "/sign/canonical", "/sign/hash"
@@ -227,7 +227,7 @@ def policy_env(
 ) -> Iterator[PolicyEnv]:
     """A gate under the conformance policy on the current target's signer (closed at teardown)."""
     if not kmsconform_target.backend:
-        pytest.skip(f"{SKIP_PREFIX}local: no backend of that kind selected with --kmsconform-backend")
+        backend_not_selected("local", "no backend of that kind selected with --kmsconform-backend")
     env = make_policy_env(kmsconform_impl, kmsconform_new_signer, tmp_path / "policy-state")
     try:
         yield env

@@ -35,12 +35,13 @@ from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import Implementation, ImplEnvelopeStore
 from pytest_kmsconform.asserts import assert_accepts, assert_rejects, poll_until
 from pytest_kmsconform.backend_api import BackendHandle
-from pytest_kmsconform.backends import SKIP_PREFIX, BackendPool, require_backend
+from pytest_kmsconform.backends import BackendPool, require_backend
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.checks import Target
 from pytest_kmsconform.implementation import implementation_calls
 from pytest_kmsconform.key_backends import kms_client_for
 from pytest_kmsconform.options import get_config
+from pytest_kmsconform.outcomes import backend_unavailable
 
 ENVELOPE = Capability.ENVELOPE
 KINDS = [kinds.AWS_KMS]
@@ -115,7 +116,7 @@ def envelope(
     """A fresh KEK (with an alias, as in seed 004) and database path for the current aws-kms target."""
     target = kmsconform_target
     if not target.backend:
-        pytest.skip(f"{SKIP_PREFIX}aws-kms: no backend of that kind selected with --kmsconform-backend")
+        backend_unavailable("aws-kms", "no backend of that kind selected with --kmsconform-backend")
     assert target.alg is not None
     handle = require_backend(kmsconform_backend_pool, target.backend)
     kms = kms_client(handle)

@@ -17,11 +17,12 @@ import pytest
 from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import Implementation
 from pytest_kmsconform.backend_api import BackendHandle
-from pytest_kmsconform.backends import SKIP_PREFIX, BackendPool, require_backend
+from pytest_kmsconform.backends import BackendPool, require_backend
 from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.implementation import Memo
 from pytest_kmsconform.key_backends import kms_client_for
 from pytest_kmsconform.options import get_config
+from pytest_kmsconform.outcomes import backend_unavailable
 
 GUARD, SERVICE_COMMAND = Capability.GUARD, Capability.SERVICE_COMMAND
 MESSAGE = "Audit signing is required"
@@ -101,7 +102,7 @@ def _backend_env(pool: BackendPool, memo: Memo, configured: str, selected: tuple
         return {"AUDIT_SIGNING_SECRET": "kmsconform-guard-check", "AUDIT_SIGNING_ALG": "hmac-sha256"}
     name = kinds.AWS_KMS if configured == "kms" else kinds.SIGNING_PROXY
     if name not in selected:
-        pytest.skip(f"{SKIP_PREFIX}{name}: not selected with --kmsconform-backend (needed for the {configured} column)")
+        backend_unavailable(name, f"not selected with --kmsconform-backend (needed for the {configured} column)")
     handle = require_backend(pool, name)
     env = dict(handle.env)
     if configured == "kms":

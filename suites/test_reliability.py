@@ -38,8 +38,9 @@ from pytest_kmsconform import kinds
 from pytest_kmsconform.adapter import ImplAuditLog, Implementation, ImplSigner, VirtualBackoff
 from pytest_kmsconform.backends import BackendPool, require_backend
 from pytest_kmsconform.capabilities import Capability
-from pytest_kmsconform.checks import NA_PREFIX, Target, spec_of
+from pytest_kmsconform.checks import Target, spec_of
 from pytest_kmsconform.implementation import short_label
+from pytest_kmsconform.outcomes import not_applicable
 
 SIGN, AUDIT_LOG = Capability.SIGN, Capability.AUDIT_LOG
 SIGN_OPERATIONS = ["Sign", "GenerateMac", "transit/sign", "transit/hmac", "/sign/hash", "/sign/canonical"]
@@ -142,8 +143,8 @@ def fault_rig(
     """A :class:`Rig` for the current backend x algorithm (function scope; stopped at teardown)."""
     target = kmsconform_target
     if not fault_proxy_applies(target.kind):
-        pytest.skip(
-            f"{NA_PREFIX}backend {target.backend} ({target.kind}) is not reached over HTTP, so the fault proxy "
+        not_applicable(
+            f"backend {target.backend} ({target.kind}) is not reached over HTTP, so the fault proxy "
             "cannot stand in front of it"
         )
     flips = getattr(request.node, "originalname", "") in FLIPS_SIGNATURES

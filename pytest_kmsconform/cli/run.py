@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import importlib.util
 import io
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -25,8 +26,9 @@ from typing import TextIO
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from pytest_kmsconform import backend_registry
+from pytest_kmsconform import backend_registry, loader
 from pytest_kmsconform.emulators.containers import docker_unreachable_reason
+from pytest_kmsconform.options import ENV_KEYS
 from pytest_kmsconform.report import certificate, json_report, summary, terminal, write_reports
 from pytest_kmsconform.report.errors import KeyFileError, NotCertifiable, ReportFormatError
 from pytest_kmsconform.results import BackendInfo, RunResult
@@ -51,14 +53,8 @@ def _workers(value: str) -> str:
 
 
 def default_backends() -> list[str]:
-    """Every embedded backend, plus every backend whose module cannot be imported here (a missing
-    extra): whether those are embedded is unknown, and dropping them silently would hide them."""
-    return [
-        name
-        for name in backend_registry.names()
-        if isinstance(backend_registry.get(name), backend_registry.UnavailableProvider)
-        or backend_registry.get(name).embedded
-    ]
+    """The default selection (:func:`~pytest_kmsconform.backend_registry.default_selection`)."""
+    return backend_registry.default_selection()
 
 
 def opt_in_backends() -> list[tuple[str, str]]:
@@ -76,6 +72,15 @@ def opt_in_backends() -> list[tuple[str, str]]:
             reason = provider.unavailable_reason()
             listed.append((name, reason or "opt-in; available here"))
     return listed
+
+
+def requested_backends(args: argparse.Namespace) -> list[str]:
+    """The names the user gave: ``--backend``, else ``KMSCONFORM_BACKEND`` (as the plugin reads it);
+    empty for the default selection."""
+    if args.backend:
+        return list(args.backend)
+    env = os.environ.get(ENV_KEYS["backend"], "")
+    return [env] if env.strip() else []
 
 
 def select_backends(requested: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -101,7 +106,35 @@ def select_backends(requested: list[str]) -> tuple[list[str], dict[str, str]]:
     return names, unavailable
 
 
+def check_report_dir(directory: Path) -> None:
+    """Make sure the reports can be written, before anything runs.
+
+    :raises UsageError: when ``directory`` cannot be created or written into.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--report {directory}: cannot write there: {exc.strerror or exc}") from None
+
+
+def check_impl(spec: str) -> None:
+    """A ``package.module:attribute`` spec must import and name something, before anything runs
+    (the other forms are checked when the run loads them).
+
+    :raises UsageError: naming what is wrong.
+    """
+    if loader.scheme_of(spec) != "python":
+        return
+    try:
+        loader.resolve_python(spec)
+    except loader.ImplLoadError as exc:
+        raise UsageError(str(exc).replace("--kmsconform-impl=", "--impl ", 1)) from None
+
+
 def pytest_args(args: argparse.Namespace, backends: list[str], root: Path) -> list[str]:
+    """pytest's command line; ``backends`` empty means the plugin's default selection."""
     ini = root / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     argv = [
@@ -121,16 +154,26 @@ def pytest_args(args: argparse.Namespace, backends: list[str], root: Path) -> li
     return argv
 
 
-def complete_backends(run: RunResult, names: list[str], unavailable: dict[str, str]) -> RunResult:
-    """Make sure every backend that could not start is listed, skipped with its reason."""
+def complete_backends(
+    run: RunResult, names: list[str], unavailable: dict[str, str], *, named: bool = False
+) -> RunResult:
+    """Make sure every backend that could not start is listed with its reason: skipped in the
+    default selection, an error when the user ``named`` it."""
     listed = {b.name for b in run.backends}
-    missing = [BackendInfo(n, "", "skipped", unavailable[n]) for n in names if n in unavailable and n not in listed]
+    missing = [
+        BackendInfo(n, "", "error", f"cannot start here: {unavailable[n]}")
+        if named
+        else BackendInfo(n, "", "skipped", unavailable[n])
+        for n in names
+        if n in unavailable and n not in listed
+    ]
     return replace(run, backends=[*run.backends, *missing]) if missing else run
 
 
 _HELP = {
     "impl": "implementation: 'reference' (default), 'package.module:factory', 'http://host:port' or 'cmd:<command>'",
-    "backend": "backend to run on (repeatable or comma list; default: every embedded backend)",
+    "backend": "backend to run on (repeatable or comma list; default: $KMSCONFORM_BACKEND, else every embedded "
+    "backend); a named backend that cannot start is an error",
     "workers": "pytest-xdist workers: a number or 'auto'",
     "report": "write report.json, report.md, report.html and junit.xml into DIR",
     "json": "print report.json on stdout (progress and the table go to stderr)",
@@ -177,29 +220,42 @@ class RunCommand:
             raise UsageError("--signing-key is only used with --certify")
         if args.workers is not None and importlib.util.find_spec("xdist") is None:
             raise UsageError("-n needs pytest-xdist: pip install pytest-xdist")
-        names, unavailable = select_backends(args.backend)
+        requested = requested_backends(args)
+        names, unavailable = select_backends(requested)
         if not names:
             raise UsageError("no backend selected")
+        named = bool(requested)
+        check_impl(args.impl)
+        if args.report is not None:
+            check_report_dir(args.report)
 
         text_out = err if args.json else out
         progress: Callable[[str], None] = (lambda line: None) if args.quiet else (lambda line: _say(text_out, line))
         workers = f", {args.workers} workers" if args.workers is not None else ""
         progress(f"kmsconform run: implementation {args.impl}; backends {', '.join(names)}{workers}")
         for name in names:
-            progress(f"  {name}: SKIPPED: {unavailable[name]}" if name in unavailable else f"  {name}: will start")
-        if not args.backend:
+            if name not in unavailable:
+                progress(f"  {name}: will start")
+            elif named:
+                progress(f"  {name}: ERROR: cannot start here: {unavailable[name]}")
+            else:
+                progress(f"  {name}: SKIPPED: {unavailable[name]}")
+        if not named:
             for name, note in opt_in_backends():
                 progress(f"  {name}: not in the default selection ({note}); select it with --backend {name}")
 
         observer = RunObserver(progress, names)
+        observer.announced |= set(unavailable)
         pytest_output = io.StringIO()
         with tempfile.TemporaryDirectory(prefix="kmsconform-run-") as tmp:
-            argv = pytest_args(args, names, Path(tmp))
+            argv = pytest_args(args, names if named else [], Path(tmp))
             with contextlib.redirect_stdout(pytest_output):
                 code = pytest.main(argv, plugins=[observer])
+        if code == pytest.ExitCode.USAGE_ERROR:  # pytest printed the reason on stderr
+            print("kmsconform run: usage error (see above)", file=err)
+            return EXIT_USAGE
         if observer.run is None or code in (
             pytest.ExitCode.INTERNAL_ERROR,
-            pytest.ExitCode.USAGE_ERROR,
             pytest.ExitCode.INTERRUPTED,
         ):
             print(f"kmsconform run: the test harness did not produce a result (pytest exit {int(code)})", file=err)
@@ -207,7 +263,7 @@ class RunCommand:
                 print(line, file=err)
             print(pytest_output.getvalue(), file=err)
             return EXIT_HARNESS
-        run = complete_backends(observer.run, names, unavailable)
+        run = complete_backends(observer.run, names, unavailable, named=named)
         for backend in run.backends:  # under xdist, backends start on workers: announce them now
             if backend.name not in observer.announced and backend.name not in unavailable:
                 started = backend.status == "started"

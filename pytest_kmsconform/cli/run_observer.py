@@ -2,26 +2,32 @@
 
 Progress comes from hooks that run on the controller, also under pytest-xdist (which relays
 ``pytest_runtest_logreport``): when every instance of a (backend, suite) group has finished, one
-line with its counts is printed. The final :class:`RunResult` is the one the kmsconform plugin
-passes to ``pytest_kmsconform_run_finished``.
+line with its counts is printed, and while a group runs long, a line every
+:data:`HEARTBEAT_S` seconds says what is still running. Which group an instance belongs to and
+how it ended are read from the data the plugin attaches to each report
+(:mod:`~pytest_kmsconform.check_meta`, :mod:`~pytest_kmsconform.outcomes`). The final
+:class:`RunResult` is the one the kmsconform plugin passes to ``pytest_kmsconform_run_finished``.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from pytest_kmsconform.check_meta import CheckMeta, meta_from_nodeid, meta_of
+from pytest_kmsconform.outcomes import outcome_of
 from pytest_kmsconform.report.summary import NO_BACKEND
-from pytest_kmsconform.results import BackendInfo, RunResult
+from pytest_kmsconform.results import BackendInfo, Outcome, RunResult
 
-NA_MARK = "kmsconform not applicable"
-UNAVAILABLE_MARK = "kmsconform backend unavailable"
-_SUITE = re.compile(r"test_(\w+)\.py::")
-_PARAM = re.compile(r"\[([^\]]*)\]$")
+_COUNTED = {Outcome.PASSED: "passed", Outcome.FAILED: "failed", Outcome.ERROR: "failed"}
+_COUNTED |= {Outcome.NOT_APPLICABLE: "n/a", Outcome.SKIPPED: "skipped"}
+OTHER = ("", "other")
+HEARTBEAT_S = 5.0
+"""Longest silence while checks run: then one line says which group is running and how far it is."""
 
 
 @dataclass
@@ -31,22 +37,23 @@ class _Group:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("passed", "failed", "n/a", "skipped"), 0))
 
 
-def _skip_reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2])
-    return str(longrepr)
+def _group(meta: CheckMeta | None) -> tuple[str, str]:
+    return (meta.backend, meta.suite) if meta is not None else OTHER
 
 
 class RunObserver:
     """Collects progress and the run result; ``emit`` prints one progress line."""
 
-    def __init__(self, emit: Callable[[str], None], backends: Sequence[str]) -> None:
-        self._emit = emit
-        # longest names first, so "aws-kms-ed25519" resolves to "aws-kms", not "aws"
-        self._backends = sorted(backends, key=len, reverse=True)
+    def __init__(
+        self, emit: Callable[[str], None], backends: Sequence[str], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._print = emit
+        self._clock = clock
+        self._last = clock()
+        self._backends = list(backends)
         self._groups: dict[tuple[str, str], _Group] = {}
-        self._state: dict[str, str] = {}
+        self._state: dict[str, Outcome] = {}
+        self._group_of: dict[str, tuple[str, str]] = {}
         self._pending: list[str] = []
         self._collected = False
         self.run: RunResult | None = None
@@ -54,14 +61,9 @@ class RunObserver:
         self.collect_errors: list[str] = []
 
     def group_of(self, nodeid: str) -> tuple[str, str]:
-        suite_match = _SUITE.search(nodeid)
-        suite = suite_match.group(1) if suite_match else "other"
-        param_match = _PARAM.search(nodeid)
-        param = param_match.group(1) if param_match else ""
-        for name in self._backends:
-            if param == name or param.startswith(name + "-"):
-                return name, suite
-        return NO_BACKEND, suite
+        """``(backend label, suite)`` of a check instance."""
+        backend, suite = self._group_of.get(nodeid) or _group(meta_from_nodeid(nodeid, self._backends))
+        return backend or NO_BACKEND, suite
 
     def _expect(self, nodeids: Sequence[str]) -> None:
         if self._collected:
@@ -69,6 +71,19 @@ class RunObserver:
         self._collected = True
         for nodeid in nodeids:
             self._groups.setdefault(self.group_of(nodeid), _Group()).expected += 1
+
+    def _emit(self, line: str) -> None:
+        self._print(line)
+        self._last = self._clock()
+
+    def _heartbeat(self, key: tuple[str, str]) -> None:
+        """A line when nothing was printed for :data:`HEARTBEAT_S` (a long suite is not a hang)."""
+        elapsed = self._clock() - self._last
+        group = self._groups.get(key)
+        if elapsed < HEARTBEAT_S or group is None or group.done >= group.expected:
+            return
+        backend, suite = key
+        self._emit(f"  {backend} / {suite}: running, {group.done}/{group.expected} done")
 
     def _flush(self) -> None:
         for line in self._pending:
@@ -84,9 +99,13 @@ class RunObserver:
     @pytest.hookimpl(optionalhook=True)
     def pytest_kmsconform_backend_started(self, config: pytest.Config, backend: BackendInfo, duration_s: float) -> None:
         # Called inside a fixture while output is captured: queue the line, print it at the next report.
+        if backend.name in self.announced:  # e.g. listed as unavailable before the run started
+            return
         self.announced.add(backend.name)
         if backend.status == "started":
             self._pending.append(f"  {backend.name}: emulator started, {backend.version} ({duration_s:.1f} s)")
+        elif backend.status == "error":
+            self._pending.append(f"  {backend.name}: ERROR: {backend.reason}")
         else:
             self._pending.append(f"  {backend.name}: SKIPPED: {backend.reason}")
 
@@ -104,25 +123,33 @@ class RunObserver:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._flush()
-        state = self._state.get(report.nodeid, "passed")
-        if report.failed:
-            state = "failed"
-        elif report.skipped and state == "passed":
-            reason = _skip_reason(report)
-            state = "n/a" if NA_MARK in reason else "skipped"
+        meta = meta_of(report)
+        if meta is not None:
+            self._group_of[report.nodeid] = _group(meta)
+        phase = outcome_of(report)
+        state = self._state.get(report.nodeid, Outcome.PASSED)
+        if state is Outcome.PASSED:
+            if phase is not None:
+                state = phase.outcome
+            elif report.failed:
+                state = Outcome.ERROR
         self._state[report.nodeid] = state
+        key = self.group_of(report.nodeid)
         if report.when != "teardown":
+            self._heartbeat(key)
             return
-        group = self._groups.setdefault(self.group_of(report.nodeid), _Group())
+        group = self._groups.setdefault(key, _Group())
         group.done += 1
-        group.counts[state] += 1
+        group.counts[_COUNTED[state]] += 1
         if group.done == group.expected:
-            backend, suite = self.group_of(report.nodeid)
+            backend, suite = key
             c = group.counts
             self._emit(
                 f"  {backend} / {suite}: {c['passed']} passed, {c['failed']} failed, "
                 f"{c['n/a']} not applicable, {c['skipped']} skipped"
             )
+        else:
+            self._heartbeat(key)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._flush()

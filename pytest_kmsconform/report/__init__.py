@@ -7,7 +7,7 @@ pure functions of a :class:`~pytest_kmsconform.results.RunResult`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from pytest_kmsconform.results import RunResult
@@ -23,7 +23,29 @@ FORMATS: dict[str, tuple[str, Callable[[RunResult, Path], Path]]] = {
     "junit": ("junit.xml", junit.write),
 }
 
-__all__ = ["FORMATS", "ReportError", "UnknownFormat", "write_reports"]
+__all__ = ["FORMATS", "ReportError", "UnknownFormat", "write_formats", "write_reports"]
+
+
+def _known(formats: Collection[str]) -> None:
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise UnknownFormat(f"unknown report format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}")
+
+
+def write_formats(run: RunResult, paths: Mapping[str, Path]) -> dict[str, Path]:
+    """Write each format of ``paths`` (format name -> file) through :data:`FORMATS`, creating
+    parent directories; return format -> path.
+
+    :raises UnknownFormat: before writing anything, if a format is not one of :data:`FORMATS`.
+    """
+    _known(paths)
+    written: dict[str, Path] = {}
+    for name in FORMATS:
+        if name in paths:
+            path = Path(paths[name])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written[name] = FORMATS[name][1](run, path)
+    return written
 
 
 def write_reports(
@@ -33,14 +55,6 @@ def write_reports(
 
     :raises UnknownFormat: before writing anything, if a format is not one of :data:`FORMATS`.
     """
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise UnknownFormat(f"unknown report format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    for name in FORMATS:
-        if name in formats:
-            filename, writer = FORMATS[name]
-            written[name] = writer(run, out_dir / filename)
-    return written
+    _known(formats)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return write_formats(run, {name: Path(out_dir) / FORMATS[name][0] for name in formats})

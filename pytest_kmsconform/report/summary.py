@@ -144,10 +144,19 @@ def verdict(run: RunResult) -> str:
     return "pass" if totals.ok and totals.passed > 0 else "fail"
 
 
+def failed_backends(backends: Sequence[BackendInfo]) -> list[BackendInfo]:
+    """Backends that should have started and did not (named but unavailable, or broken)."""
+    return [b for b in backends if b.status == "error"]
+
+
 def closing_line(run: RunResult) -> str:
-    """``N passed, M failed`` (plus ``, K skipped`` when K > 0); errors count as failed."""
+    """``N passed, M failed`` (plus ``, K skipped`` when K > 0); errors count as failed. When a
+    backend that should have run did not start, the line ends ``; backend X did not start``."""
     totals = tally(run.checks)
     line = f"{totals.passed} passed, {totals.failed + totals.error} failed"
     if totals.skipped:
         line += f", {totals.skipped} skipped"
+    broken = failed_backends(run.backends)
+    if broken:
+        line += f"; backend {', '.join(b.name for b in broken)} did not start"
     return line

@@ -19,10 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from pytest_kmsconform import backend_registry, kinds
 from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.check_meta import PROPERTY as META_PROPERTY
+from pytest_kmsconform.check_meta import CheckMeta
 from pytest_kmsconform.cli import run as run_cli
 from pytest_kmsconform.cli.run_observer import RunObserver
+from pytest_kmsconform.outcomes import PROPERTY as OUTCOME_PROPERTY
+from pytest_kmsconform.outcomes import PhaseOutcome
 from pytest_kmsconform.report import json_report
-from pytest_kmsconform.results import BackendInfo, RunResult
+from pytest_kmsconform.results import BackendInfo, Outcome, RunResult
 
 
 @dataclass(frozen=True)
@@ -128,34 +132,63 @@ def test_pytest_args_isolate_the_run(tmp_path: Path) -> None:
     assert argv[-6:] == ["--kmsconform-backend=local", "--kmsconform-backend=mock", "-p", "xdist", "-n", "2"]
 
 
-SUITE_FILE = """
-import pytest
-
-@pytest.mark.parametrize("target", ["local-ed25519", "local-rsa-sha256", "mock-hmac-sha256", "aws-kms-ed25519"])
-def test_sign(target):
-    if target == "local-rsa-sha256":
-        pytest.skip("kmsconform not applicable: rsa not declared")
-    if target == "aws-kms-ed25519":
-        pytest.skip("kmsconform backend unavailable: aws-kms: no moto")
-    assert target != "mock-hmac-sha256", "mac mismatch"
-
-def test_guard():
-    pass
-"""
-
-
 def test_observer_prints_one_line_per_finished_group(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_signing=SUITE_FILE)
+    """The real suites on mock: one line per (backend, suite) group, with the counts of the result."""
     lines: list[str] = []
-    observer = RunObserver(lines.append, ["local", "mock", "aws-kms", "aws"])
-    pytester.inline_run("-p", "no:kmsconform", plugins=[observer])
-    assert sorted(lines) == [
-        "  (none) / signing: 1 passed, 0 failed, 0 not applicable, 0 skipped",
-        "  aws-kms / signing: 0 passed, 0 failed, 0 not applicable, 1 skipped",
-        "  local / signing: 1 passed, 0 failed, 1 not applicable, 0 skipped",
-        "  mock / signing: 0 passed, 1 failed, 0 not applicable, 0 skipped",
+    observer = RunObserver(lines.append, ["mock"])
+    pytester.inline_run(
+        "--kmsconform", "--kmsconform-backend=mock", "-p", "no:cacheprovider", "-k", "test_signing", plugins=[observer]
+    )
+    assert observer.run is not None
+    expected = []
+    for (backend, suite), tally in _groups(observer.run).items():
+        expected.append(
+            f"  {backend or '(none)'} / {suite}: {tally['passed']} passed, {tally['failed'] + tally['error']} failed, "
+            f"{tally['not_applicable']} not applicable, {tally['skipped']} skipped"
+        )
+    group_lines = [line for line in lines if " / " in line and ": running," not in line]
+    assert sorted(group_lines) == sorted(expected) and len(expected) >= 2
+
+
+def _groups(run: RunResult) -> dict[tuple[str, str], dict[str, int]]:
+    groups: dict[tuple[str, str], dict[str, int]] = {}
+    for check in run.checks:
+        tally = groups.setdefault((check.backend, check.suite), {o.value: 0 for o in Outcome})
+        tally[check.outcome.value] += 1
+    return groups
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _report(nodeid: str, when: str, meta: CheckMeta) -> pytest.TestReport:
+    properties = [(META_PROPERTY, meta.to_json()), (OUTCOME_PROPERTY, PhaseOutcome(Outcome.PASSED, "").to_json())]
+    return pytest.TestReport(nodeid, ("x", 0, "x"), {}, "passed", None, when, user_properties=properties)
+
+
+def test_observer_says_what_runs_when_a_group_is_long() -> None:
+    """A long group (the reliability suite runs ~30 s) prints a line at least every HEARTBEAT_S."""
+    clock, lines = _Clock(), []
+    observer = RunObserver(lines.append, ["vault"], clock=clock)
+    ids = [
+        f"test_reliability.py::test_no_fault_baseline[vault-{alg}]" for alg in ("ed25519", "rsa-sha256", "hmac-sha256")
     ]
-    assert observer.run is None  # only the kmsconform plugin provides a result
+    meta = CheckMeta("KC-REL-001", "t", "s", "reliability", "vault", "ed25519")
+    observer._expect(ids)
+    for nodeid in ids:
+        for when in ("setup", "call", "teardown"):
+            clock.now += 2.0
+            observer.pytest_runtest_logreport(_report(nodeid, when, meta))
+    assert lines == [  # 2 s per phase: silent for 6 s at most
+        "  vault / reliability: running, 1/3 done",
+        "  vault / reliability: running, 2/3 done",
+        "  vault / reliability: 3 passed, 0 failed, 0 not applicable, 0 skipped",
+    ]
 
 
 def test_observer_records_collection_errors(pytester: pytest.Pytester) -> None:
@@ -367,27 +400,91 @@ def test_workers_need_xdist(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert "-n needs pytest-xdist" in capsys.readouterr().err
 
 
-def test_in_process_run_lists_an_unavailable_backend_as_skipped(
+def test_in_process_run_fails_on_a_named_backend_that_cannot_start(
     unavailable_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The command in-process (so the test's provider is registered), on mock plus a backend that
-    cannot start: it is reported SKIPPED with its reason, its checks skipped, the run still exits 0."""
+    """The command in-process (so the test's provider is registered), on mock plus a named backend
+    that cannot start: its checks are errors with the reason, the run fails, the closing line says why."""
     status = run_cli.COMMAND.run(_parse("--backend", f"mock,{unavailable_backend}", "--report", str(tmp_path)))
+    out = capsys.readouterr().out
+    assert status == run_cli.EXIT_FAILED, out
+    lines = out.rstrip("\n").splitlines()
+    assert "  nowhere: ERROR: cannot start here: needs hardware that is not here" in lines
+    _, run = json_report.load(tmp_path / "report.json")
+    on_it = [c for c in run.checks if c.backend == "nowhere"]
+    errors = [c for c in on_it if c.outcome.value == "error"]
+    # none ran: an error with the provider's reason (or not applicable to this kind of backend)
+    assert errors and {c.outcome.value for c in on_it} <= {"error", "not_applicable"}
+    assert all("needs hardware that is not here" in c.message for c in errors)
+    assert ("nowhere", "error") in [(b.name, b.status) for b in run.backends]
+    reason = "cannot start here: needs hardware that is not here"
+    assert f"ERROR backend nowhere ({len(errors)} check instances not run): {reason}" in lines
+    assert not any(line.startswith("ERROR KC-") for line in lines), "one line for the backend, not one per check"
+    counts = run.counts()
+    assert lines[-1] == (
+        f"{counts['passed']} passed, {counts['error']} failed, {counts['skipped']} skipped; "
+        "backend nowhere did not start"
+    )
+
+
+def test_in_process_default_run_lists_an_unavailable_backend_as_skipped(
+    unavailable_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the default selection may leave a backend out: SKIPPED with its reason, exit 0."""
+    monkeypatch.setattr(backend_registry, "default_selection", lambda: ["mock", unavailable_backend])
+    status = run_cli.COMMAND.run(_parse("--report", str(tmp_path)))
     out = capsys.readouterr().out
     assert status == run_cli.EXIT_OK, out
     lines = out.rstrip("\n").splitlines()
     assert "  nowhere: SKIPPED: needs hardware that is not here" in lines
     assert "SKIPPED backend nowhere: needs hardware that is not here" in lines
     _, run = json_report.load(tmp_path / "report.json")
-    on_it = [c for c in run.checks if c.backend == "nowhere"]
-    skipped = [c for c in on_it if c.outcome.value == "skipped"]
-    # none ran: skipped with the provider's reason (or not applicable to this kind of backend)
-    assert skipped and {c.outcome.value for c in on_it} <= {"skipped", "not_applicable"}
-    assert all("needs hardware that is not here" in c.message for c in skipped)
+    skipped = [c for c in run.checks if c.backend == "nowhere" and c.outcome.value == "skipped"]
+    assert skipped and all("needs hardware that is not here" in c.message for c in skipped)
     assert ("nowhere", "skipped") in [(b.name, b.status) for b in run.backends]
     counts = run.counts()
     assert lines[-1] == f"{counts['passed']} passed, 0 failed, {counts['skipped']} skipped"
     assert lines[-2] == f"kmsconform: {counts['passed']}/{counts['passed'] + counts['skipped']} (mock)"
+
+
+@pytest.fixture
+def no_pytest_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usage errors are found before anything runs: the suites must not start."""
+
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise AssertionError("pytest.main must not run on a usage error")
+
+    monkeypatch.setattr(run_cli.pytest, "main", refuse)
+
+
+def test_an_unwritable_report_dir_is_a_usage_error_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_pytest_run: None
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n", encoding="utf-8")
+    status = run_cli.COMMAND.run(_parse("--backend", "mock", "--report", str(blocker / "out")))
+    captured = capsys.readouterr()
+    assert status == run_cli.EXIT_USAGE
+    assert captured.err.startswith(f"kmsconform run: --report {blocker / 'out'}: cannot write there: ")
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nosuch:thing", "--impl 'nosuch:thing': cannot import nosuch: No module named 'nosuch'"),
+        ("json:no_such_factory", "--impl 'json:no_such_factory': json has no attribute 'no_such_factory'"),
+        ("not a spec", "--impl 'not a spec' is not 'reference', 'package.module:attribute'"),
+    ],
+)
+def test_an_implementation_that_cannot_load_is_a_usage_error(
+    spec: str, message: str, capsys: pytest.CaptureFixture[str], no_pytest_run: None
+) -> None:
+    status = run_cli.COMMAND.run(_parse("--impl", spec, "--backend", "mock"))
+    captured = capsys.readouterr()
+    assert status == run_cli.EXIT_USAGE
+    assert captured.err.startswith(f"kmsconform run: {message}"), captured.err
+    assert captured.out == ""
 
 
 def test_backends_outside_the_default_are_named_with_why() -> None:

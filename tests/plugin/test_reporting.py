@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 
+from pytest_kmsconform import backend_registry
+from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.report import json_report
 from pytest_kmsconform.results import Outcome, RunResult
 
@@ -34,8 +39,11 @@ def test_progress_summary_and_report(pytester: pytest.Pytester, toys_on_path: No
             "kmsconform: starting backend local ...",
             "kmsconform: backend local: ok, in-process (*s)",
             "*HOOK run_finished 5 started=[[]('local', 'started', True)[]]",
-            "signing*local*2*0*3*0*0",
-            "kmsconform: 2 passed, 0 failed, 3 not applicable, 0 skipped, 0 error (impl toy 1)",
+            "*= kmsconform summary =*",
+            "backend*suite*passed*failed*error*not applicable*skipped",
+            "local*signing*2*0*0*3*0",
+            "kmsconform: 2/2 (local)",
+            "2 passed, 0 failed",
         ]
     )
     document = json.loads(report.read_text())
@@ -48,42 +56,70 @@ def test_progress_summary_and_report(pytester: pytest.Pytester, toys_on_path: No
     assert report.with_suffix(".md").read_text().strip()
 
 
-def test_unavailable_backend_is_skipped_with_the_reason(pytester: pytest.Pytester, toys_on_path: None) -> None:
-    pytester.makeconftest(
-        """
-        from contextlib import contextmanager
-        from dataclasses import dataclass
+@dataclass(frozen=True)
+class NoDocker:
+    """A backend that cannot start here (as a container backend without Docker)."""
 
-        from pytest_kmsconform import backend_registry
+    name: str = "nodocker"
+    kind: str = "local"
+    description: str = "needs Docker"
+    embedded: bool = False
 
-        @dataclass(frozen=True)
-        class NoDocker:
-            name: str = "nodocker"
-            kind: str = "local"
-            description: str = "needs Docker"
-            embedded: bool = False
+    def unavailable_reason(self) -> str | None:
+        return "Docker is not reachable here"
 
-            def unavailable_reason(self):
-                return "Docker is not reachable here"
+    @contextmanager
+    def start(
+        self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
+    ) -> Iterator[BackendHandle]:
+        raise AssertionError("must not be started")
+        yield  # pragma: no cover
 
-            @contextmanager
-            def start(self, *, namespace, port=0, options=None):
-                raise AssertionError("must not be started")
-                yield
 
-        backend_registry.register(NoDocker())
-        """
-    )
+@pytest.mark.parametrize("source", ["cli", "ini", "env"])
+def test_a_named_backend_that_cannot_start_is_an_error(
+    pytester: pytest.Pytester, toys_on_path: None, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """Named on the command line, in the ini file or in the environment: a gate must not pass on a
+    backend it never reached, so its checks are errors with the reason and the run fails."""
+    monkeypatch.setitem(backend_registry._registered, "nodocker", NoDocker())
+    monkeypatch.delenv("KMSCONFORM_BACKEND", raising=False)
+    named: tuple[str, ...] = ()
+    if source == "cli":
+        named = ("--kmsconform-backend=nodocker",)
+    elif source == "ini":
+        pytester.makeini("[pytest]\nkmsconform_backend = nodocker\n")
+    else:
+        monkeypatch.setenv("KMSCONFORM_BACKEND", "nodocker")
     report = pytester.path / "out" / "report.json"
-    result = pytester.runpytest_inprocess(
-        *ARGS, "--kmsconform-backend=nodocker", f"--kmsconform-report={report}", "-k", "test_sign_basic"
-    )
-    result.assert_outcomes(skipped=5)
+    result = pytester.runpytest_inprocess(*ARGS, *named, f"--kmsconform-report={report}", "-k", "test_sign_basic")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=2, skipped=3)
+    run = RunResult.from_json(json.loads(report.read_text()))
+    errors = [c for c in run.checks if c.outcome is Outcome.ERROR]
+    assert len(errors) == 2
+    assert all("nodocker" in c.message and "Docker is not reachable here" in c.message for c in errors)
+    assert [(b.name, b.status) for b in run.backends] == [("nodocker", "error")]
+    assert "Docker is not reachable here" in run.backends[0].reason
+    result.stdout.fnmatch_lines(["ERROR backend nodocker (2 check instances not run): *Docker is not reachable here"])
+
+
+def test_the_default_selection_leaves_an_unavailable_backend_out_with_the_reason(
+    pytester: pytest.Pytester, toys_on_path: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the default selection may skip: the backend is listed, skipped, with the reason."""
+    monkeypatch.setattr(backend_registry, "BUILTIN", {"local": backend_registry.BUILTIN["local"]})
+    monkeypatch.setitem(backend_registry._registered, "nodocker", NoDocker(embedded=True))
+    monkeypatch.delenv("KMSCONFORM_BACKEND", raising=False)
+    report = pytester.path / "out" / "report.json"
+    result = pytester.runpytest_inprocess(*ARGS, f"--kmsconform-report={report}", "-k", "test_sign_basic")
+    assert result.ret == pytest.ExitCode.OK
     run = RunResult.from_json(json.loads(report.read_text()))
     skipped = [c for c in run.checks if c.outcome is Outcome.SKIPPED]
     assert len(skipped) == 2 and all(c.message == "nodocker: Docker is not reachable here" for c in skipped)
     assert [(b.name, b.status, b.reason) for b in run.backends] == [
-        ("nodocker", "skipped", "Docker is not reachable here")
+        ("local", "started", ""),
+        ("nodocker", "skipped", "Docker is not reachable here"),
     ]
 
 

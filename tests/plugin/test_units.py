@@ -10,10 +10,12 @@ from pytest_kmsconform.reference_impl.algorithms import ASYMMETRIC, Algorithm
 
 from pytest_kmsconform.airgap import NetworkBlocked, network_blocked, offline_argv
 from pytest_kmsconform.asserts import assert_accepts, assert_rejects, codes_and_indexes, eventually, poll_until
+from pytest_kmsconform.backends import BackendStartError
 from pytest_kmsconform.capabilities import Capabilities, Capability
+from pytest_kmsconform.check_meta import meta_from_nodeid
 from pytest_kmsconform.checks import CheckDefinitionError, Target, spec_from_kwargs, targets_for
-from pytest_kmsconform.collect_results import classify, meta_from_nodeid
-from pytest_kmsconform.implementation import Memo, short_label
+from pytest_kmsconform.implementation import ImplementationFault, Memo, short_label
+from pytest_kmsconform.outcomes import PROPERTY, backend_unavailable, classify, not_applicable, phase_outcome
 from pytest_kmsconform.results import Outcome
 
 
@@ -131,29 +133,68 @@ class _Rep:
         self.when, self.outcome, self.longrepr, self.duration = when, outcome, longrepr, 0.1
         self.passed, self.failed, self.skipped = outcome == "passed", outcome == "failed", outcome == "skipped"
         self.longreprtext = str(longrepr or "")
+        self.user_properties: list[tuple[str, object]] = []
+
+
+def _phase(when: str, outcome: str, error: BaseException | None = None, longrepr: Any = None) -> _Rep:
+    """A report of one phase carrying the outcome the plugin records for it."""
+    rep = _Rep(
+        when, outcome, longrepr if longrepr is not None else (f"{type(error).__name__}: {error}" if error else None)
+    )
+    excinfo = None
+    if error is not None:
+        try:
+            raise error
+        except BaseException:
+            excinfo = pytest.ExceptionInfo.from_current()
+    rep.user_properties.append((PROPERTY, phase_outcome(rep, excinfo).to_json()))  # type: ignore[arg-type]
+    return rep
 
 
 def _classify(*reports: _Rep) -> tuple[Outcome, str]:
     return classify({r.when: r for r in reports})  # type: ignore[misc]
 
 
-def test_classify_outcomes() -> None:
-    ok = _Rep("setup", "passed")
-    assert _classify(ok, _Rep("call", "passed"), _Rep("teardown", "passed")) == (Outcome.PASSED, "")
-    na = _Rep("setup", "skipped", ("f", 1, "Skipped: kmsconform not applicable: capability x not declared"))
-    assert _classify(na, _Rep("teardown", "passed")) == (Outcome.NOT_APPLICABLE, "capability x not declared")
-    sk = _Rep("setup", "skipped", ("f", 1, "Skipped: kmsconform backend unavailable: vault: no binary"))
-    assert _classify(sk, _Rep("teardown", "passed")) == (Outcome.SKIPPED, "vault: no binary")
-    assert _classify(ok, _Rep("call", "failed", "AssertionError: bad"))[0] is Outcome.FAILED
-    assert _classify(_Rep("setup", "failed", "KeyError: x"))[0] is Outcome.ERROR
-    fault = _Rep("setup", "failed", "pytest_kmsconform.implementation.ImplementationFault: rotate: ToyError: no")
-    assert _classify(fault, _Rep("teardown", "passed")) == (Outcome.FAILED, "rotate: ToyError: no")
-    assert _classify(ok, _Rep("call", "passed"), _Rep("teardown", "failed", "boom"))[0] is Outcome.ERROR
+def _raised(stop: Any, *args: str) -> BaseException:
+    try:
+        stop(*args)
+    except BaseException as exc:
+        return exc
+    raise AssertionError("did not raise")
+
+
+def test_classify_outcomes_from_what_was_raised() -> None:
+    ok, done = _phase("setup", "passed"), _phase("teardown", "passed")
+    assert _classify(ok, _phase("call", "passed"), done) == (Outcome.PASSED, "")
+    na = _phase("setup", "skipped", _raised(not_applicable, "capability x not declared"))
+    assert _classify(na, done) == (Outcome.NOT_APPLICABLE, "capability x not declared")
+    sk = _phase("setup", "skipped", _raised(backend_unavailable, "vault", "no binary"))
+    assert _classify(sk, done) == (Outcome.SKIPPED, "vault: no binary")
+    assert _classify(ok, _phase("call", "failed", AssertionError("bad")), done)[0] is Outcome.FAILED
+    assert _classify(_phase("setup", "failed", KeyError("x")))[0] is Outcome.ERROR
+    fault = _phase("setup", "failed", ImplementationFault("rotate: ToyError: no"))
+    assert _classify(fault, done) == (Outcome.FAILED, "rotate: ToyError: no")
+    # a message that merely mentions the fault's name is not one
+    lookalike = _phase("setup", "failed", KeyError("ImplementationFault: no"))
+    assert _classify(lookalike, done)[0] is Outcome.ERROR
+    # a backend that did not start is an error wherever it surfaces, also inside the check's body
+    unreached = _phase("call", "failed", BackendStartError("backend x: cannot start here: no Docker"))
+    assert _classify(ok, unreached, done) == (Outcome.ERROR, "backend error: backend x: cannot start here: no Docker")
+    assert (
+        _classify(ok, _phase("call", "passed"), _phase("teardown", "failed", RuntimeError("boom")))[0] is Outcome.ERROR
+    )
     assert _classify(ok)[0] is Outcome.ERROR
+    assert _classify(_Rep("setup", "passed"))[0] is Outcome.ERROR  # no recorded outcome: never a pass
 
 
 def test_meta_from_nodeid_for_crash_reports() -> None:
-    meta = meta_from_nodeid("suites/test_rotation.py::test_new_kid_after_rotation[signing-proxy-rsa-pss-sha256]")
+    backends = ["signing-proxy", "aws", "aws-kms"]
+    meta = meta_from_nodeid(
+        "suites/test_rotation.py::test_new_kid_after_rotation[signing-proxy-rsa-pss-sha256]", backends
+    )
     assert meta is not None
-    assert (meta["check_id"], meta["backend"], meta["alg"]) == ("KC-ROT-001", "signing-proxy", "rsa-pss-sha256")
-    assert meta_from_nodeid("tests/test_x.py::test_y") is None
+    assert (meta.check_id, meta.backend, meta.alg) == ("KC-ROT-001", "signing-proxy", "rsa-pss-sha256")
+    # "aws" is a backend too: the instance is matched against the targets, not split at a dash
+    meta = meta_from_nodeid("test_rotation.py::test_new_kid_after_rotation[aws-kms-ed25519]", backends)
+    assert meta is not None and (meta.backend, meta.alg) == ("aws-kms", "ed25519")
+    assert meta_from_nodeid("tests/test_x.py::test_y", backends) is None

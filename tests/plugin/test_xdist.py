@@ -46,9 +46,7 @@ def test_results_merge_across_workers(pytester: pytest.Pytester, toys_on_path: N
     assert _summary(merged) == _summary(single)
     assert merged.counts()["passed"] > 0
     assert {b.name: b.status for b in merged.backends} == {"local": "started", "mock": "started"}
-    result.stdout.fnmatch_lines(
-        ["*kmsconform: backend local (in-process) started in *", "kmsconform: * passed, 0 failed*"]
-    )
+    result.stdout.fnmatch_lines(["kmsconform: */* (local, mock)", "* passed, 0 failed*"])
 
 
 def test_crashed_worker_checks_are_errors(pytester: pytest.Pytester, toys_on_path: None) -> None:

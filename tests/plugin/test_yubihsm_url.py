@@ -31,14 +31,15 @@ def test_url_option_selects_the_connector(run_suites: RunSuites, monkeypatch: py
     assert result.ret == 0
 
 
-def test_without_url_the_backend_is_skipped_with_the_reason(
+def test_named_without_url_the_backend_is_an_error_with_the_reason(
     run_suites: RunSuites, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("KMSCONFORM_YUBIHSM_URL", raising=False)
-    _, run = run_suites("--kmsconform-backend=yubihsm-connector", "-k", "test_signing")
-    skipped = [c for c in run.checks if c.backend == "yubihsm-connector"]
-    assert skipped and {c.outcome.value for c in skipped} == {"skipped"}
-    assert "--kmsconform-yubihsm-url" in skipped[0].message
+    result, run = run_suites("--kmsconform-backend=yubihsm-connector", "-k", "test_signing")
+    errors = [c for c in run.checks if c.backend == "yubihsm-connector"]
+    assert errors and {c.outcome.value for c in errors} == {"error"}
+    assert "--kmsconform-yubihsm-url" in errors[0].message
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 def test_a_url_that_is_not_http_is_a_usage_error(pytester: pytest.Pytester) -> None:
