@@ -81,3 +81,40 @@ def transit_mounted(url: str, token: str, mount: str) -> bool:
         return False
     data = body.get("data", body)
     return isinstance(data, dict) and data.get("type") == "transit"
+
+
+def transit_keys(url: str, token: str, mount: str) -> list[str]:
+    """The names of the Transit keys on ``mount`` (``LIST /v1/<mount>/keys``; none gives 404)."""
+    status, body = request(url, "GET", f"/v1/{mount}/keys?list=true", token)
+    if status == 404:
+        return []
+    keys = body.get("data", {}).get("keys") if isinstance(body, dict) else None
+    if status != 200 or not isinstance(keys, list):
+        raise ServerRequestError(f"listing the Transit keys on {mount!r} at {url} failed with {status}: {body}", status)
+    return sorted(str(k) for k in keys)
+
+
+def delete_transit_key(url: str, token: str, mount: str, name: str) -> None:
+    """Delete Transit key ``name``: Vault refuses until its config says ``deletion_allowed``."""
+    status, body = request(url, "POST", f"/v1/{mount}/keys/{name}/config", token, {"deletion_allowed": True})
+    if status in (200, 204):
+        status, body = request(url, "DELETE", f"/v1/{mount}/keys/{name}", token)
+    if status not in (200, 204):
+        raise ServerRequestError(f"deleting Transit key {name!r} on {url} failed with {status}: {body}", status)
+
+
+def delete_new_transit_keys(url: str, token: str, mount: str, prefix: str, existing: set[str]) -> list[str]:
+    """Delete the keys named ``<prefix>...`` that are not in ``existing`` (what a run made); return them.
+
+    :raises ServerRequestError: naming every key that could not be deleted.
+    """
+    made = [name for name in transit_keys(url, token, mount) if name.startswith(prefix) and name not in existing]
+    left = []
+    for name in made:
+        try:
+            delete_transit_key(url, token, mount, name)
+        except ServerRequestError as exc:
+            left.append(f"{name} ({exc})")
+    if left:
+        raise ServerRequestError(f"Transit keys left on {url}, mount {mount!r}: {'; '.join(left)}")
+    return made

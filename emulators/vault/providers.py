@@ -141,7 +141,11 @@ class VaultContainerProvider:
 class VaultExternalProvider:
     """``vault-external``: a server you run; reads ``VAULT_ADDR``, ``VAULT_TOKEN``, ``VAULT_TRANSIT_MOUNT``.
 
-    Nothing is started or mounted: the Transit mount must exist already (checked at start).
+    Nothing is started or mounted: the Transit mount must exist already (checked at start). When
+    it stops, it deletes the Transit keys named ``<namespace>-...`` that were not there when it
+    started (what the run made; checks name every key after the namespace), first setting
+    ``deletion_allowed`` on each. The token therefore needs ``list`` on ``<mount>/keys``, and
+    ``update`` and ``delete`` on ``<mount>/keys/<namespace>-*`` and their ``config``.
     """
 
     name: str = "vault-external"
@@ -170,7 +174,11 @@ class VaultExternalProvider:
         info = admin.health(url)
         if not admin.transit_mounted(url, token, mount):
             raise ServerRequestError(f"{url}: no Transit mount at {mount!r} visible to VAULT_TOKEN")
-        yield _handle(self.name, url, token, f"{info.get('version', '?')} (external)", namespace, VaultDetails(mount))
+        existing = set(admin.transit_keys(url, token, mount))
+        try:
+            yield _handle(self.name, url, token, f"{info.get('version', '?')} (external)", namespace, VaultDetails(mount))
+        finally:
+            admin.delete_new_transit_keys(url, token, mount, f"{namespace}-", existing)
 
 
 PROVIDER = OpenBaoProvider()
