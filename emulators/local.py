@@ -30,6 +30,8 @@ class InProcessProvider:
     def start(
         self, *, namespace: str, port: int = 0, options: Mapping[str, str] | None = None
     ) -> Iterator[BackendHandle]:
+        if options:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(options))}; {self.name} takes none")
         secret = secrets.token_hex(16)
         env = (
             {"MOCK_AUDIT_SIGNING_KEY": secret}

@@ -241,7 +241,7 @@ class LocalStackProvider:
         options = dict(options or {})
         unknown = sorted(set(options) - {"mode"})
         if unknown:
-            raise ConfigurationError(f"localstack: unknown option(s) {unknown}; known: ['mode']")
+            raise ConfigurationError(f"localstack: unknown option(s) {', '.join(unknown)}; known: mode")
         mode = options.get("mode") or ("docker" if docker_unreachable_reason() is None else "host")
         if mode == "docker":
             runner = run_in_docker(port)

@@ -71,7 +71,8 @@ class AwsKmsProvider:
         options = dict(options or {})
         unknown = sorted(set(options) - OPTIONS)
         if unknown:
-            raise ConfigurationError(f"aws-kms: unknown option(s) {unknown}; known: {sorted(OPTIONS)}")
+            known = ", ".join(sorted(OPTIONS))
+            raise ConfigurationError(f"aws-kms: unknown option(s) {', '.join(unknown)}; known: {known}")
         seed = options["seed"].encode() if "seed" in options else None
         with KmsEmulator(port=port, seed=seed, region=options.get("region", DEFAULT_REGION)) as emulator:
             yield BackendHandle(

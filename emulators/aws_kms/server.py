@@ -8,13 +8,14 @@ around moto's application, before moto resets its other services.
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
+from ..ports import HOST, listen
 from .front import KeepAliveHandler, KmsFastApp
 from .install import install, uninstall
 from .models import fidelity_kms_backends
@@ -38,20 +39,11 @@ def resetting(app: WsgiApp, reset: Callable[[], None]) -> WsgiApp:
     return wrapped
 
 
-class _Server(ThreadedMotoServer):
-    """moto's threaded server with the reset wrapper, behind the keep-alive front (:mod:`.front`)."""
-
-    def _server_entry(self) -> None:
-        app = resetting(KmsFastApp(), fidelity_kms_backends.drop_all)
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveHandler)
-        self._server_ready_event.set()
-        self._server.serve_forever()
-
-
 class KmsEmulator:
     """``with KmsEmulator() as emu: boto3.client("kms", endpoint_url=emu.url, ...)``.
 
-    :param port: TCP port on 127.0.0.1; 0 picks a free one.
+    :param port: TCP port on 127.0.0.1; 0 picks a free one. A port out of range or in use raises
+        :class:`~pytest_kmsconform.emulators.ports.PortError` from ``__enter__``.
     :param seed: derive key material (and key ids) from this seed, for reproducible runs.
     """
 
@@ -59,14 +51,15 @@ class KmsEmulator:
         self.port = port
         self.seed = seed
         self.region = region
-        self._server: _Server | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("KmsEmulator is not running")
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def env(self) -> dict[str, str]:
         """What a client in any language needs to reach this emulator."""
@@ -96,21 +89,35 @@ class KmsEmulator:
         install(self.seed)
         fidelity_kms_backends.pin()
         try:
-            self._server = _Server(ip_address="127.0.0.1", port=self.port, verbose=False)
-            self._server.start()
+            # Bound here, in the caller's thread: moto's ThreadedMotoServer binds in its thread and,
+            # when that fails, leaves start() waiting forever.
+            with listen(self.port) as sock:
+                app = resetting(KmsFastApp(), fidelity_kms_backends.drop_all)
+                port, fd = sock.getsockname()[1], sock.fileno()
+                # the keep-alive front (:mod:`.front`): persistent connections, no request log
+                self._server = make_server(HOST, port, app, threaded=True, request_handler=KeepAliveHandler, fd=fd)
+            self._thread = threading.Thread(target=self._server.serve_forever, name="kmsconform-aws-kms", daemon=True)
+            self._thread.start()
         except BaseException:
+            self._stop_server()
             fidelity_kms_backends.unpin()
             uninstall()
             raise
         return self
 
+    def _stop_server(self) -> None:
+        server, thread, self._server, self._thread = self._server, self._thread, None, None
+        if server is not None and thread is not None:
+            server.shutdown()
+            thread.join()
+        if server is not None:
+            server.server_close()
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
     ) -> None:
         try:
-            if self._server is not None:
-                self._server.stop()
-                self._server = None
+            self._stop_server()
         finally:
             fidelity_kms_backends.unpin()
             uninstall()

@@ -1,18 +1,38 @@
 """``kmsconform emulate NAME [--port P]``: run a backend in the foreground on 127.0.0.1 and print
-the env lines a client in any language needs. Stops on Ctrl-C / SIGTERM."""
+the env lines a client in any language needs. Stops on Ctrl-C / SIGTERM, also while it starts.
+
+Exit codes: 0 stopped by a signal; 1 the backend failed to start; 2 usage error (unknown name, a
+port out of range or in use, a bad or unknown ``--option``), always as one line on stderr."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
-import threading
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pytest_kmsconform import backend_registry
-from pytest_kmsconform.backend_api import iter_env_lines
+from pytest_kmsconform.backend_api import BackendProvider, iter_env_lines
+from pytest_kmsconform.emulators.ports import PortError, check_free, check_range
+from pytest_kmsconform.reference_impl.errors import ConfigurationError
+
+
+class _Stop(BaseException):
+    """Raised by the first SIGTERM/SIGINT, wherever the main thread is (a start that waits too)."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop; clean-up is not interrupted again
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise _Stop
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"kmsconform emulate: {message}", file=sys.stderr)
+    return status
 
 
 class EmulateCommand:
@@ -61,18 +81,15 @@ class EmulateCommand:
         try:
             provider = backend_registry.get(args.name)
         except KeyError as exc:
-            print(f"kmsconform emulate: {exc.args[0]}", file=sys.stderr)
-            return 2
+            return _fail(str(exc.args[0]))
         reason = provider.unavailable_reason()
         if reason is not None:
-            print(f"kmsconform emulate: {args.name} cannot start here: {reason}", file=sys.stderr)
-            return 2
+            return _fail(f"{args.name} cannot start here: {reason}")
         options: dict[str, str] = {}
         for item in args.option:
             key, sep, value = item.partition("=")
             if not sep or not key:
-                print(f"kmsconform emulate: --option needs KEY=VALUE, got {item!r}", file=sys.stderr)
-                return 2
+                return _fail(f"--option needs KEY=VALUE, got {item!r}")
             options[key] = value
         # Shortcut flags feed the same options mapping, so every provider reads them alike.
         for key, value in (("backend", args.backend), ("api_key", args.api_key), ("policy", args.policy)):
@@ -85,24 +102,31 @@ class EmulateCommand:
             try:
                 faults = load_plan(args.faults)
             except FaultPlanError as exc:
-                print(f"kmsconform emulate: --faults: {exc}", file=sys.stderr)
-                return 2
-        stop = threading.Event()
+                return _fail(f"--faults: {exc}")
+        try:
+            check_free(check_range(args.port))
+        except PortError as exc:
+            return _fail(str(exc))
+        previous = signal.signal(signal.SIGTERM, _stop), signal.signal(signal.SIGINT, _stop)
+        try:
+            return self._serve(args, provider, options, faults)
+        except _Stop:
+            return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
 
-        def _stop(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+    def _serve(self, args: argparse.Namespace, provider: BackendProvider, options: dict[str, str], faults: Any) -> int:
         with ExitStack() as stack:
             backend_port = args.port if faults is None else 0
             try:
                 handle = stack.enter_context(
                     provider.start(namespace=args.namespace, port=backend_port, options=options)
                 )
-            except ValueError as exc:  # a provider's configuration error, e.g. a bad --option value
-                print(f"kmsconform emulate: {args.name}: {exc}", file=sys.stderr)
-                return 2
+            except (ValueError, ConfigurationError) as exc:  # configuration: a bad --option or port
+                return _fail(f"{args.name}: {str(exc).removeprefix(f'{args.name}: ')}")
+            except Exception as exc:  # the backend itself did not come up: said in one line
+                return _fail(f"{args.name} failed to start: {type(exc).__name__}: {exc}", 1)
             if faults is not None:
                 from pytest_kmsconform.emulators.faults import FaultPlanError
                 from pytest_kmsconform.emulators.faults.handles import FaultProxyDetails, faulted_handle
@@ -110,16 +134,15 @@ class EmulateCommand:
                 try:
                     handle = stack.enter_context(faulted_handle(handle, faults, port=args.port))
                 except FaultPlanError as exc:
-                    print(f"kmsconform emulate: --faults: {exc}", file=sys.stderr)
-                    return 2
+                    return _fail(f"--faults: {exc}")
                 print(
                     f"# fault proxy {handle.url} -> {handle.require_detail(FaultProxyDetails).upstream_url}", flush=True
                 )
             print(f"# {handle.name} ({handle.version}) running; Ctrl-C stops it", flush=True)
             for line in iter_env_lines(handle):
                 print(line, flush=True)
-            stop.wait()
-        return 0
+            while True:  # until a signal raises _Stop
+                signal.pause()
 
     def _run_set(self, args: argparse.Namespace) -> int:
         from .emulate_set import serve
