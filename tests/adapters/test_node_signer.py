@@ -126,3 +126,39 @@ def test_node_guard_process_message_and_exit() -> None:
         check=False,
     )
     assert allowed.returncode == 0, allowed.stderr
+
+
+CLOCK_PROBE = """
+const { nowMicros } = require(process.argv[1]);
+let ahead = 0, backwards = 0, previous = 0;
+for (let i = 0; i < 20000; i++) {
+  const t = nowMicros();
+  const wallMs = Date.now();
+  if (t >= (wallMs + 1) * 1000) ahead++;  // later than the wall clock's current millisecond
+  if (t < previous) backwards++;
+  previous = t;
+}
+console.log(JSON.stringify({ ahead, backwards }));
+"""
+
+
+def test_node_clock_never_runs_ahead_of_the_wall_clock() -> None:
+    """performance.timeOrigin + performance.now() ran up to ~1 ms ahead of Date.now(): a key's
+    not_before then landed after a signing time read from the wall clock (KC-ROT-002/005 flaked)."""
+    assert NODE is not None
+    clock = SIGNER.parent / "lib" / "clock.js"
+    proc = subprocess.run([NODE, "-e", CLOCK_PROBE, str(clock)], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(proc.stdout) == {"ahead": 0, "backwards": 0}
+
+
+ROTATION_RUNS = 3
+
+
+def test_node_signer_certifies_rotation_several_times_in_a_row(run_suites: Callable[..., Any]) -> None:
+    """The rotation checks, which flaked about one full certification in nine, pass run after run
+    (each run a fresh child process, as a vendor's repeated certifications are)."""
+    for attempt in range(1, ROTATION_RUNS + 1):
+        run = run_suites(IMPL, "-k", "test_rotation", backend="local,signing-proxy")
+        counts = run.counts()
+        assert counts["passed"] > 0, run.output[-2000:]
+        assert counts["failed"] == 0 and counts["error"] == 0, f"run {attempt}: " + run.describe("failed")

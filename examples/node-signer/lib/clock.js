@@ -1,9 +1,18 @@
 'use strict';
 // Times as microseconds since the epoch (BigInt-free: < 2^53) and RFC 3339 UTC strings.
-const { performance } = require('node:perf_hooks');
+//
+// From the wall clock (Date.now()), never from performance.timeOrigin + performance.now(): that
+// monotonic sum drifts ahead of the wall clock over a process's life, so a key's not_before could
+// land after a signing time the verifier read from the wall clock. Date.now() has millisecond
+// resolution; events in the same millisecond get consecutive microseconds (a revocation is then
+// later than a signature made just before it), never past the end of that millisecond, and times
+// never go backwards within this process.
+let last = 0;
 
 function nowMicros() {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const wall = Date.now() * 1000;
+  last = Math.min(Math.max(wall, last + 1), Math.max(wall + 999, last));
+  return last;
 }
 
 /** `2026-11-22T12:00:00.123456Z` */
