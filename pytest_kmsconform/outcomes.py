@@ -33,6 +33,9 @@ class NotApplicable(pytest.skip.Exception):  # type: ignore[name-defined,misc]
 class BackendUnavailable(pytest.skip.Exception):  # type: ignore[name-defined,misc]
     """The check needs a backend that is not here (default selection) or not selected; ``skipped``."""
 
+    backend = ""
+    """Set when the backend was not selected: adding it to the selection would run the check."""
+
 
 def not_applicable(reason: str) -> NoReturn:
     """Stop the current check: not applicable to this implementation, for ``reason``."""
@@ -41,9 +44,18 @@ def not_applicable(reason: str) -> NoReturn:
 
 
 def backend_unavailable(name: str, reason: str) -> NoReturn:
-    """Stop the current check: backend ``name`` cannot serve it, for ``reason``."""
+    """Stop the current check: backend ``name`` cannot start here, for ``reason``."""
     __tracebackhide__ = True
     raise BackendUnavailable(f"{SKIP_PREFIX}{name}: {reason}")
+
+
+def backend_not_selected(name: str, reason: str) -> NoReturn:
+    """Stop the current check: it needs backend ``name``, which was not selected (``reason`` says
+    what for); the outcome records the name, so a refusal can say which backends to add."""
+    __tracebackhide__ = True
+    error = BackendUnavailable(f"{SKIP_PREFIX}{name}: {reason}")
+    error.backend = name
+    raise error
 
 
 @dataclass(frozen=True)
@@ -52,14 +64,17 @@ class PhaseOutcome:
 
     outcome: Outcome
     message: str
+    needs_backend: str = ""
+    """For a check skipped because a backend was not selected: that backend's name."""
 
     def to_json(self) -> str:
-        return json.dumps({"outcome": self.outcome.value, "message": self.message}, sort_keys=True)
+        data = {"outcome": self.outcome.value, "message": self.message, "needs_backend": self.needs_backend}
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> PhaseOutcome:
         data = json.loads(text)
-        return cls(Outcome(data["outcome"]), str(data["message"]))
+        return cls(Outcome(data["outcome"]), str(data["message"]), str(data.get("needs_backend", "")))
 
 
 def _crash_message(report: pytest.TestReport) -> str:
@@ -80,7 +95,8 @@ def phase_outcome(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseE
         return PhaseOutcome(Outcome.NOT_APPLICABLE, str(error.msg).removeprefix(NA_PREFIX))
     if report.skipped:
         message = str(error.msg) if isinstance(error, pytest.skip.Exception) else _crash_message(report)
-        return PhaseOutcome(Outcome.SKIPPED, message.removeprefix(SKIP_PREFIX))
+        needs = error.backend if isinstance(error, BackendUnavailable) else ""
+        return PhaseOutcome(Outcome.SKIPPED, message.removeprefix(SKIP_PREFIX), needs)
     if report.passed:
         return PhaseOutcome(Outcome.PASSED, "")
     if isinstance(error, BackendStartError):  # the harness could not reach the backend: never a verdict

@@ -41,7 +41,7 @@ from pytest_kmsconform.checks import Target
 from pytest_kmsconform.implementation import implementation_calls
 from pytest_kmsconform.key_backends import kms_client_for
 from pytest_kmsconform.options import get_config
-from pytest_kmsconform.outcomes import backend_unavailable
+from pytest_kmsconform.outcomes import backend_not_selected
 
 ENVELOPE = Capability.ENVELOPE
 KINDS = [kinds.AWS_KMS]
@@ -116,7 +116,7 @@ def envelope(
     """A fresh KEK (with an alias, as in seed 004) and database path for the current aws-kms target."""
     target = kmsconform_target
     if not target.backend:
-        backend_unavailable("aws-kms", "no backend of that kind selected with --kmsconform-backend")
+        backend_not_selected("aws-kms", "no backend of that kind selected with --kmsconform-backend")
     assert target.alg is not None
     handle = require_backend(kmsconform_backend_pool, target.backend)
     kms = kms_client(handle)

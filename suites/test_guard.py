@@ -22,7 +22,7 @@ from pytest_kmsconform.capabilities import Capability
 from pytest_kmsconform.implementation import Memo
 from pytest_kmsconform.key_backends import kms_client_for
 from pytest_kmsconform.options import get_config
-from pytest_kmsconform.outcomes import backend_unavailable
+from pytest_kmsconform.outcomes import backend_not_selected
 
 GUARD, SERVICE_COMMAND = Capability.GUARD, Capability.SERVICE_COMMAND
 MESSAGE = "Audit signing is required"
@@ -102,7 +102,7 @@ def _backend_env(pool: BackendPool, memo: Memo, configured: str, selected: tuple
         return {"AUDIT_SIGNING_SECRET": "kmsconform-guard-check", "AUDIT_SIGNING_ALG": "hmac-sha256"}
     name = kinds.AWS_KMS if configured == "kms" else kinds.SIGNING_PROXY
     if name not in selected:
-        backend_unavailable(name, f"not selected with --kmsconform-backend (needed for the {configured} column)")
+        backend_not_selected(name, f"not selected with --kmsconform-backend (needed for the {configured} column)")
     handle = require_backend(pool, name)
     env = dict(handle.env)
     if configured == "kms":

@@ -286,7 +286,8 @@ class RunCommand:
         if signing_key is not None and observer.collect_errors:
             print("kmsconform run: certificate refused: some suite modules did not load", file=err)
         elif signing_key is not None:
-            status = _certify(run, args.report, signing_key, status, err, lambda line: _say(text_out, line))
+            to_add = sorted(observer.backends_to_add - set(names))
+            status = _certify(run, args.report, signing_key, status, err, lambda line: _say(text_out, line), to_add)
         if args.json:
             print(json_report.render(run), end="", file=out)
         for line in terminal.final_lines(run):
@@ -301,6 +302,7 @@ def _certify(
     status: int,
     err: TextIO,
     say: Callable[[str], None],
+    backends_to_add: list[str],
 ) -> int:
     """Sign ``certificate.json`` over the ``report.json`` just written, or say why not."""
     try:
@@ -314,6 +316,9 @@ def _certify(
         print("kmsconform run: certificate refused:", file=err)
         for reason in exc.reasons:
             print(f"  - {reason}", file=err)
+        if backends_to_add:
+            add = ",".join(backends_to_add)
+            print(f"  - the skipped instances need backend(s) not selected: add --backend {add}", file=err)
         return status if status != EXIT_OK else EXIT_NOT_CERTIFIED
     path = certificate.write(cert, report_dir / "certificate.json")
     say(f"certificate: {path} (key id {certificate.key_id(key.public_key())})")

@@ -59,6 +59,8 @@ class RunObserver:
         self.run: RunResult | None = None
         self.announced: set[str] = set()
         self.collect_errors: list[str] = []
+        self.backends_to_add: set[str] = set()
+        """Backends that skipped instances needed and the selection did not name."""
 
     def group_of(self, nodeid: str) -> tuple[str, str]:
         """``(backend label, suite)`` of a check instance."""
@@ -127,6 +129,8 @@ class RunObserver:
         if meta is not None:
             self._group_of[report.nodeid] = _group(meta)
         phase = outcome_of(report)
+        if phase is not None and phase.needs_backend:
+            self.backends_to_add.add(phase.needs_backend)
         state = self._state.get(report.nodeid, Outcome.PASSED)
         if state is Outcome.PASSED:
             if phase is not None:

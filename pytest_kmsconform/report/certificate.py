@@ -67,10 +67,19 @@ def catalogue_digest(run: RunResult) -> tuple[str, str]:
     return sha256_tag(canonicalize_payload(catalogue_of(list(run.checks)))), "run"
 
 
-def _ids(checks: list[CheckResult], limit: int = 10) -> str:
-    names = sorted({f"{c.check_id}@{c.backend or summary.NO_BACKEND}" for c in checks})
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+def instance_label(check: CheckResult) -> str:
+    """``KC-ROT-001@local/ed25519``; a backend-free instance with its own parameters names them
+    (``KC-GRD-001@(none)[production-true-kms]``), so every instance has its own label."""
+    where = check.backend or summary.NO_BACKEND
+    if check.alg:
+        return f"{check.check_id}@{where}/{check.alg}"
+    _, bracket, param = check.nodeid.partition("[")
+    return f"{check.check_id}@{where}" + (f"[{param}" if bracket else "")
+
+
+def _ids(checks: list[CheckResult]) -> str:
+    """Every instance, sorted: a refusal names all that stood in the way, not a sample."""
+    return ", ".join(sorted({instance_label(c) for c in checks}))
 
 
 def refusal_reasons(run: RunResult) -> list[str]:

@@ -304,6 +304,10 @@ def test_e2e_local_and_mock_report_skips_and_refuse_a_certificate(tmp_path: Path
     # guard cells need aws-kms/signing-proxy, envelope checks aws-kms: both are skipped, and named
     assert "certificate refused" in proc.stderr and "skipped: KC-" in proc.stderr
     assert "KC-GRD-001@(none)" in proc.stderr and "KC-ENV-001@(none)" in proc.stderr
+    # every skipped instance is named (not a sample), and the refusal says which backends to add
+    skipped_line = next(line for line in proc.stderr.splitlines() if " check instance(s) skipped: " in line)
+    assert len(skipped_line.split(": ", 1)[1].split(", ")) == counts["skipped"]
+    assert "add --backend aws-kms,signing-proxy" in proc.stderr
     assert not (tmp_path / "out" / "certificate.json").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "junit.xml",
@@ -382,7 +386,7 @@ def test_e2e_broken_implementation_fails_and_is_not_certified(tmp_path: Path) ->
         ("KC-ROT-006", "local"),
     }
     assert "certificate refused" in proc.stderr
-    assert f"{document['counts']['failed']} check instance(s) failed: KC-REV-004@local, " in proc.stderr
+    assert f"{document['counts']['failed']} check instance(s) failed: KC-REV-004@local/" in proc.stderr
     assert not (tmp_path / "out" / "certificate.json").exists()
     markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert "### failed: KC-ROT-006 (local, " in markdown
