@@ -108,8 +108,8 @@ def test_the_default_selection_leaves_an_unavailable_backend_out_with_the_reason
     pytester: pytest.Pytester, toys_on_path: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the default selection may skip: the backend is listed, skipped, with the reason."""
-    monkeypatch.setattr(backend_registry, "BUILTIN", {"local": backend_registry.BUILTIN["local"]})
     monkeypatch.setitem(backend_registry._registered, "nodocker", NoDocker(embedded=True))
+    monkeypatch.setattr(backend_registry, "default_selection", lambda: ["local", "nodocker"])
     monkeypatch.delenv("KMSCONFORM_BACKEND", raising=False)
     report = pytester.path / "out" / "report.json"
     result = pytester.runpytest_inprocess(*ARGS, f"--kmsconform-report={report}", "-k", "test_sign_basic")
