@@ -83,7 +83,9 @@ def test_a_port_out_of_range_is_one_line_and_exit_2(port: str) -> None:
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_an_unknown_option_is_one_line_and_exit_2(name: str) -> None:
     line = _usage_error((name, "--option", "unknown=1"))
-    assert re.search(rf"^kmsconform emulate: {name}: unknown ({name} )?option\(s\) \W*unknown\b", line), line
+    assert line.startswith(f"kmsconform emulate: {name}: ") and re.search(
+        r"\bunknown\b.*\bunknown\b|takes no options, got unknown", line
+    ), line
     line = _usage_error((name, "--option", "nonsense"))
     assert line == "kmsconform emulate: --option needs KEY=VALUE, got 'nonsense'"
 
