@@ -37,14 +37,15 @@ def test_module_option_selects_the_module(run_suites: RunSuites, monkeypatch: py
     assert result.ret == 0
 
 
-def test_without_module_the_backend_is_skipped_with_the_reason(
+def test_named_without_module_the_backend_is_an_error_with_the_reason(
     run_suites: RunSuites, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("KMSCONFORM_PKCS11_MODULE", raising=False)
-    _, run = run_suites("--kmsconform-backend=pkcs11-module", "-k", "test_signing")
-    skipped = [c for c in run.checks if c.backend == "pkcs11-module"]
-    assert skipped and {c.outcome.value for c in skipped} == {"skipped"}
-    assert "--kmsconform-pkcs11-module" in skipped[0].message
+    result, run = run_suites("--kmsconform-backend=pkcs11-module", "-k", "test_signing")
+    errors = [c for c in run.checks if c.backend == "pkcs11-module"]
+    assert errors and {c.outcome.value for c in errors} == {"error"}
+    assert "--kmsconform-pkcs11-module" in errors[0].message
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 def test_a_module_that_does_not_exist_is_a_usage_error(pytester: pytest.Pytester) -> None:
