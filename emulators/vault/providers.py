@@ -176,7 +176,9 @@ class VaultExternalProvider:
             raise ServerRequestError(f"{url}: no Transit mount at {mount!r} visible to VAULT_TOKEN")
         existing = set(admin.transit_keys(url, token, mount))
         try:
-            yield _handle(self.name, url, token, f"{info.get('version', '?')} (external)", namespace, VaultDetails(mount))
+            yield _handle(
+                self.name, url, token, f"{info.get('version', '?')} (external)", namespace, VaultDetails(mount)
+            )
         finally:
             admin.delete_new_transit_keys(url, token, mount, f"{namespace}-", existing)
 
