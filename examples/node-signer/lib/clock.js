@@ -15,6 +15,13 @@ function nowMicros() {
   return last;
 }
 
+// "Now" for a verification asked without a time: the last microsecond of the current millisecond.
+// A key another process made with a microsecond clock in this millisecond is then already valid
+// (a fresh process's nowMicros() is the millisecond's start, before that key's not_before).
+function verifyNowMicros() {
+  return Math.max(Date.now() * 1000 + 999, last);
+}
+
 /** `2026-11-22T12:00:00.123456Z` */
 function formatTime(micros) {
   const ms = Math.floor(micros / 1000);
@@ -40,4 +47,4 @@ function parseTime(text) {
   return ms * 1000 + frac - offset;
 }
 
-module.exports = { nowMicros, formatTime, parseTime };
+module.exports = { nowMicros, verifyNowMicros, formatTime, parseTime };

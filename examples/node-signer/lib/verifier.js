@@ -4,7 +4,7 @@
 const fs = require('node:fs');
 const { KcError } = require('./errors');
 const { canonicalize } = require('./jcs');
-const { parseTime, nowMicros } = require('./clock');
+const { parseTime, verifyNowMicros } = require('./clock');
 const prim = require('./primitives');
 
 const FORMAT = 'kmsconform-audit-archive/1';
@@ -237,7 +237,7 @@ function verifyArchive(keys, path) {
 }
 
 function verifySignature(keys, digest, signature, atText) {
-  const at = atText === null || atText === undefined ? nowMicros() : parseTime(atText);
+  const at = atText === null || atText === undefined ? verifyNowMicros() : parseTime(atText);
   if (at === null) throw new KcError('BAD_REQUEST', `bad time ${atText}`);
   keys.verify(signature.kid, signature.alg, digest, Buffer.from(signature.sig, 'base64url'), at);
 }
