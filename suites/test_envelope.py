@@ -116,7 +116,7 @@ def envelope(
     """A fresh KEK (with an alias, as in seed 004) and database path for the current aws-kms target."""
     target = kmsconform_target
     if not target.backend:
-        backend_not_selected("aws-kms", "no backend of that kind selected with --kmsconform-backend")
+        backend_not_selected(kinds.AWS_KMS, "no backend of that kind selected with --kmsconform-backend")
     assert target.alg is not None
     handle = require_backend(kmsconform_backend_pool, target.backend)
     kms = kms_client(handle)
