@@ -1,4 +1,4 @@
-"""The JSON-lines implementation protocol, version 1 (``docs/protocol.md``): schemas and validation.
+"""The JSON-lines implementation protocol, version 1.1 (``docs/protocol.md``): schemas and validation.
 
 Every message is checked against ``schemas/<op>.json`` (``$defs/request`` / ``$defs/response``),
 ``schemas/error.json`` for failed requests and ``schemas/host.sign.json`` for the one callback.
@@ -18,6 +18,12 @@ import jsonschema
 from referencing import Registry, Resource
 
 PROTOCOL_VERSION = 1
+PROTOCOL_MINOR = 1
+"""The highest minor version this host speaks. Minors are additive: a child answers ``hello`` with the
+minor it speaks (``minor``, absent means 0) and the host uses only what that minor has (:data:`SINCE`)."""
+PROTOCOL_ENV = "KMSCONFORM_PROTOCOL"
+"""Set in every child's environment to ``<version>.<minor>`` (``1.1``): what the host understands, so a
+child can answer with no newer minor than that (the ``hello`` request itself is unchanged since 1.0)."""
 BASE_URI = "https://kmsconform.invalid/protocol/1/"
 
 OPS = (
@@ -41,11 +47,33 @@ OPS = (
     "start_service",
     "stop_service",
     "shutdown",
+    "policy.open",
+    "policy.sign_hash",
+    "policy.sign_canonical",
+    "policy.kill_switch",
+    "policy.audit",
+    "policy.metrics",
+    "policy.close",
+    "delegation.issue",
+    "delegation.verify",
 )
 """Requests the host sends; each has ``schemas/<op>.json``."""
 
-CALLBACKS = ("host.sign",)
+CALLBACKS = ("host.sign", "host.keyset")
 """Requests the child may send while one of the host's requests is in flight."""
+
+SINCE: dict[str, int] = {
+    **{op: 1 for op in OPS if op.startswith(("policy.", "delegation."))},
+    "host.keyset": 1,
+    "policy": 1,
+    "delegation": 1,
+}
+"""The minor version that introduced an op, a callback or a capability (everything else: 1.0)."""
+
+
+def since(name: str) -> int:
+    """The minor version that introduced ``name`` (an op, a callback or a capability name)."""
+    return SINCE.get(name, 0)
 
 
 class MessageInvalid(ValueError):

@@ -2,7 +2,8 @@
 
 It answers ``hello`` properly (signing only, ed25519, local backend) and ``open_signer``; ``sign``
 misbehaves as MODE says. Modes: ``ok``, ``garbage``, ``silent``, ``bad-schema``, ``wrong-id``,
-``exit``, ``error:<CODE>``, ``protocol-2``, ``callback`` (audit appends sign through host.sign).
+``exit``, ``error:<CODE>``, ``protocol-2``, ``callback`` (audit appends sign through host.sign),
+``declares-policy`` (a 1.0 child declaring a capability of 1.1).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def hello(m: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "protocol": 2 if MODE == "protocol-2" else 1,
         "implementation": {"name": "fake", "version": "0"},
-        "capabilities": ["sign", "audit_log"],
+        "capabilities": ["sign", "audit_log", "policy"] if MODE == "declares-policy" else ["sign", "audit_log"],
         "algorithms": ["ed25519"],
         "backends": ["local"],
     }

@@ -20,11 +20,15 @@ from typing import Any
 
 import pytest
 
+from pytest_kmsconform import protocol
 from pytest_kmsconform.adapter import (
     AdapterError,
     ImplAuditLog,
+    ImplChainVerifier,
     ImplementationBase,
+    ImplIssuer,
     ImplMultisig,
+    ImplPolicyGate,
     ImplSigner,
     ServiceHandle,
 )
@@ -32,14 +36,16 @@ from pytest_kmsconform.airgap import offline_argv, unshare_unavailable_reason
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.capabilities import Capabilities, Capability
 from pytest_kmsconform.loader import AdapterSettings, ImplLoadError
-from pytest_kmsconform.protocol import PROTOCOL_VERSION
+from pytest_kmsconform.protocol import PROTOCOL_MINOR, PROTOCOL_VERSION
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.clock import format_time
 from pytest_kmsconform.reference_impl.errors import KmsConformError
 from pytest_kmsconform.reference_impl.signature import Signature
 
 from .child import ChildProcess, child_env
+from .delegation import CmdChainVerifier, CmdIssuer
 from .errors import ProtocolViolation
+from .policy import CmdPolicyGate
 
 _UNPATCHED_CONNECT = socket.create_connection
 
@@ -68,9 +74,16 @@ class HostSigners:
             self._signers.pop(host_id, None)
 
     def serve(self, message: dict[str, Any]) -> dict[str, Any]:
-        signer = self._signers.get(str(message["signer"]))
+        """Answer a ``host.sign`` or ``host.keyset`` (1.1) callback."""
+        with self._lock:
+            signer = self._signers.get(str(message["signer"]))
         if signer is None:
             return {"ok": False, "error": {"code": "NOT_FOUND", "message": f"no host signer {message['signer']!r}"}}
+        if message["op"] == "host.keyset":
+            try:
+                return {"ok": True, "kid": signer.kid, "jwks": signer.jwks()}
+            except Exception as exc:  # the child gets the refusal, typed
+                return {"ok": False, "error": {"code": "BACKEND_ERROR", "message": f"{type(exc).__name__}: {exc}"}}
         try:
             signature = signer.sign_digest(bytes.fromhex(str(message["digest"])))
         except Exception as exc:  # any refusal of the host signer goes back to the child as an error
@@ -160,9 +173,7 @@ class CmdVerifier:
         self._impl, self._jwks = impl, dict(jwks)
 
     def _child(self) -> ChildProcess:
-        if _network_blocked_here() and self._impl.offline_reason is not None:
-            pytest.skip(f"the cmd verifier cannot be cut off from the network here: {self._impl.offline_reason}")
-        return self._impl.verifier_child()
+        return self._impl.offline_child()
 
     def verify_signature(self, digest: bytes, signature: Signature, *, at: datetime | None = None) -> None:
         when = None if at is None else format_time(at)
@@ -212,7 +223,15 @@ class CmdImplementation(ImplementationBase):
         self.hello = hello
         self.name = str(hello["implementation"]["name"])
         self.version = str(hello["implementation"]["version"])
+        self.minor = min(int(hello.get("minor", 0)), PROTOCOL_MINOR)
         features = {Capability(c) for c in hello["capabilities"]}
+        newer = sorted(c.value for c in features if protocol.since(c.value) > self.minor)
+        if newer:
+            self.main.close()
+            raise ProtocolViolation(
+                f"capabilities {', '.join(newer)} need protocol {PROTOCOL_VERSION}.1; the child speaks "
+                f'{PROTOCOL_VERSION}.{self.minor} (answer hello with "minor": 1)'
+            )
         # A process-level capability needs its command: without one it is not declared.
         if "service_command" not in hello:
             features.discard(Capability.SERVICE_COMMAND)
@@ -226,7 +245,8 @@ class CmdImplementation(ImplementationBase):
         self.offline_reason = unshare_unavailable_reason()
 
     def _start(self, argv: Sequence[str]) -> ChildProcess:
-        return ChildProcess(argv, timeout_s=self.settings.timeout_s, callback=self.hosts.serve, env=child_env())
+        env = child_env({protocol.PROTOCOL_ENV: f"{PROTOCOL_VERSION}.{PROTOCOL_MINOR}"})
+        return ChildProcess(argv, timeout_s=self.settings.timeout_s, callback=self.hosts.serve, env=env)
 
     @staticmethod
     def _hello(child: ChildProcess) -> dict[str, Any]:
@@ -237,6 +257,14 @@ class CmdImplementation(ImplementationBase):
 
     def capabilities(self) -> Capabilities:
         return self._caps
+
+    def offline_child(self) -> ChildProcess:
+        """The verifier child, for a request made while this process may have its network blocked:
+        where the child cannot be cut off too, the check is skipped (blocking sockets here proves
+        nothing about another process)."""
+        if _network_blocked_here() and self.offline_reason is not None:
+            pytest.skip(f"the cmd verifier cannot be cut off from the network here: {self.offline_reason}")
+        return self.verifier_child()
 
     def verifier_child(self) -> ChildProcess:
         """The child serving verifiers: started once, in an empty network namespace when permitted."""
@@ -264,18 +292,23 @@ class CmdImplementation(ImplementationBase):
         template: list[str] = self.hello["verifier_command"]
         return [a.replace("{archive}", str(archive)).replace("{jwks}", str(jwks)) for a in template]
 
-    def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
-        target = {"path": str(Path(path).resolve())}
-        host_id: str | None = None
+    def signer_ref(self, signer: ImplSigner) -> tuple[dict[str, Any], str | None]:
+        """How a request names ``signer``: one of the child's own (``signer``), or any other (a
+        wrapper, another implementation's) registered as a host signer the child calls back to sign
+        with (``host_signer``); the second value is that registration, to remove when done."""
         if isinstance(signer, CmdSigner) and signer.child is self.main:
-            answer = self.main.request("audit.open", signer=signer.id, **target)
-        else:  # any other signer (a wrapper, another implementation's): the child calls back to sign
-            host_id = self.hosts.add(signer)
-            try:
-                answer = self.main.request("audit.open", host_signer={"id": host_id, "alg": signer.alg.value}, **target)
-            except BaseException:
+            return {"signer": signer.id}, None
+        host_id = self.hosts.add(signer)
+        return {"host_signer": {"id": host_id, "alg": signer.alg.value}}, host_id
+
+    def audit_log(self, signer: ImplSigner, path: Path) -> ImplAuditLog:
+        ref, host_id = self.signer_ref(signer)
+        try:
+            answer = self.main.request("audit.open", path=str(Path(path).resolve()), **ref)
+        except BaseException:
+            if host_id is not None:
                 self.hosts.remove(host_id)
-                raise
+            raise
         return CmdAuditLog(self.main, str(answer["log"]), self.hosts, host_id)
 
     def start_service(self, env: Mapping[str, str]) -> ServiceHandle:
@@ -287,6 +320,15 @@ class CmdImplementation(ImplementationBase):
 
     def multisig(self) -> ImplMultisig:
         return CmdMultisig(self)
+
+    def policy_gate(self, signer: ImplSigner, policy: Mapping[str, Any], state_dir: Path) -> ImplPolicyGate:
+        return CmdPolicyGate.open(self, signer, policy, state_dir)
+
+    def delegation_issuer(self, signer: ImplSigner, name: str) -> ImplIssuer:
+        return CmdIssuer(self, signer, name)
+
+    def delegation_verifier(self, trusted_roots: Mapping[str, Any]) -> ImplChainVerifier:
+        return CmdChainVerifier(self, trusted_roots)
 
     def close(self) -> None:
         with self._verifier_lock:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_kmsconform.adapter import AdapterError
+from pytest_kmsconform.reference_impl.delegation import ChainCode, DelegationError
 from pytest_kmsconform.reference_impl.errors import (
     BackendError,
     BackendErrorCode,
@@ -26,6 +27,15 @@ from pytest_kmsconform.reference_impl.errors import (
 class ProtocolViolation(AdapterError):
     """The child broke the protocol (bad JSON, schema mismatch, wrong id, early exit, no answer in
     time). The child is stopped; every later request raises this again."""
+
+
+class PolicyRefused(KmsConformError):
+    """``POLICY_DENIED``: a policy gate in the child refused; ``code`` is the gate's wire code
+    (``UNAUTHORIZED``, ``RATE_LIMITED``, ... of ``docs/policy.md``), as the policy suite compares."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ChildError(AdapterError):
@@ -59,6 +69,12 @@ def error_from_answer(op: str, error: Mapping[str, Any]) -> Exception:
         exc = ThresholdNotMet(message, valid=valid, threshold=int(error.get("threshold", 0)))
     elif code == "KEY_NOT_VALID_AT_TIME":
         exc = KeyNotValidAtTime(message, kid)
+    elif code == "POLICY_DENIED":
+        exc = PolicyRefused(message, str(error.get("policy_code", "")))
+    elif code == "DELEGATION_REFUSED":
+        index = error.get("index")
+        chain_code = ChainCode(error.get("chain_code", ChainCode.FORMAT_ERROR.value))
+        exc = DelegationError(message, chain_code, index if isinstance(index, int) else None)
     elif code == "BACKEND_ERROR":
         backend_code = BackendErrorCode(error.get("backend_code", "unavailable"))
         exc = BackendError(message, code=backend_code, backend="cmd")
