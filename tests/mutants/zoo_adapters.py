@@ -1,13 +1,16 @@
 """Mutants reached through the adapters: the reference signing proxy as a server process certified
 through ``--kmsconform-impl=http://...`` (the mutant is applied in the server process), the same
-proxy as an in-process ``signing-proxy`` backend (the mutant runs in its server threads), and the
-Node.js ``cmd:`` child (not Python: its broken variant is switched on by its environment)."""
+proxy as an in-process ``signing-proxy`` backend (the mutant runs in its server threads), the
+Node.js ``cmd:`` child (not Python: its broken variant is switched on by its environment), and the
+reference implementation as a ``cmd:`` child (``REFERENCE_CHILD``: the mutant is applied in the
+child, which inherits the environment; protocol 1.1's policy and delegation ops included)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +102,103 @@ SIGNER = Path(__file__).resolve().parents[2] / "examples" / "node-signer" / "sig
 )
 def node_child_accepts_any_signature(original: Any) -> Any:
     return original  # the defect is in the child, switched on by env (the target only marks the adapter in use)
+
+
+REFERENCE_CHILD = f"cmd:{sys.executable} -m pytest_kmsconform.adapters.cmd.reference_child"
+SERVER = "pytest_kmsconform.adapters.cmd.implementation_server"
+
+
+@mutant(
+    f"{SERVER}:ImplementationServer.delegation_verify",
+    bug="cmd: child: delegation.verify drops the optional at member and verifies as of now",
+    violates="docs/protocol.md (delegation.verify at); docs/spec.md section 12 (validity at a given time)",
+    impl=REFERENCE_CHILD,
+    select="delegation",
+    fast=True,
+)
+def child_verify_drops_at(original: Any) -> Any:
+    def delegation_verify(self: Any, m: Any) -> Any:
+        return original(self, {**m, "at": None})
+
+    return delegation_verify
+
+
+@mutant(
+    f"{SERVER}:_code_of",
+    bug="cmd: child: every policy refusal is answered with one generic code instead of the gate's",
+    violates="docs/protocol.md (POLICY_DENIED carries policy_code); docs/policy.md (compare codes)",
+    impl=REFERENCE_CHILD,
+    select="policy",
+)
+def child_policy_codes_dropped(original: Any) -> Any:
+    def code_of(exc: BaseException) -> str | None:
+        return "DENIED" if original(exc) is not None else None
+
+    return code_of
+
+
+@mutant(
+    f"{SERVER}:ImplementationServer._signer",
+    bug="cmd: child: a host signer whose kid is one of the child's own keys is short-cut to that key, "
+    "so the host's wrapper (the policy suite's backend-call counter) never sees the calls",
+    violates="docs/protocol.md (host signers sign through host.sign); seed 003 (count backend calls)",
+    impl=REFERENCE_CHILD,
+    select="policy",
+)
+def child_signs_host_requests_itself(original: Any) -> Any:
+    def signer(self: Any, m: Any) -> Any:
+        chosen = original(self, m)
+        if "host_signer" not in m:
+            return chosen
+        wanted = chosen.kid
+        for kind, value in list(self._handles.values()):
+            if kind == "signer" and value.alg is chosen.alg and value.kid == wanted:
+                return value
+        return chosen
+
+    return signer
+
+
+@mutant(
+    "pytest_kmsconform.reference_adapter:ReferenceIssuer.issue",
+    bug="cmd: child: the reference issuer signs whatever it is asked (no narrowing, no window check)",
+    violates="seed 002 (each sub-certificate narrows capabilities); docs/spec.md section 12",
+    impl=REFERENCE_CHILD,
+    select="delegation",
+)
+def child_issuer_skips_checks(original: Any) -> Any:
+    def issue(self: Any, **kwargs: Any) -> Any:
+        from pytest_kmsconform.reference_impl.clock import format_time
+        from pytest_kmsconform.reference_impl.delegation import FORMAT, cert_digest, sign_certificate
+
+        parent = kwargs.get("parent")
+        body = {
+            "format": FORMAT,
+            "serial": "unchecked",
+            "issuer": self.name,
+            "subject": kwargs["subject"],
+            "subject_key": dict(kwargs["subject_key"]),
+            "capabilities": sorted(set(kwargs["capabilities"])),
+            "not_before": format_time(kwargs["not_before"]),
+            "not_after": format_time(kwargs["not_after"]),
+            "parent": None if parent is None else cert_digest(parent),
+        }
+        return sign_certificate(body, self.vault)
+
+    return issue
+
+
+@mutant(
+    "pytest_kmsconform.emulators.signing_proxy.policy:PolicyEngine.kill_switch_engaged",
+    bug="cmd: child: the gate looks at the kill-switch file once and caches the answer (to save a stat)",
+    violates="seed 003 (kill switch: an operator's file); docs/policy.md (checked on every request)",
+    impl=REFERENCE_CHILD,
+    select="kill_switch",
+)
+def child_kill_switch_file_ignored(original: Any) -> Any:
+    def kill_switch_engaged(self: Any) -> bool:
+        if "_mutant_engaged" not in self.__dict__:
+            self.__dict__["_mutant_engaged"] = original(self)
+        return bool(self.__dict__["_mutant_engaged"])
+
+    return kill_switch_engaged

@@ -1,6 +1,8 @@
 'use strict';
-// The JSON-lines protocol, version 1 (docs/protocol.md), on stdin/stdout. Requests are handled
-// as they arrive; a handler awaiting a host.sign callback does not block the others.
+// The JSON-lines protocol, version 1.1 (docs/protocol.md), on stdin/stdout. Requests are handled
+// as they arrive; a handler awaiting a host.sign callback does not block the others. Delegation
+// (1.1) is offered only to a host that announces 1.1 in KMSCONFORM_PROTOCOL; to a 1.0 host this
+// child answers as a 1.0 child.
 const path = require('node:path');
 const readline = require('node:readline');
 const { KcError } = require('./errors');
@@ -10,9 +12,11 @@ const { AuditLog, requirePath } = require('./audit');
 const { KeySet, verifyArchive, verifySignature } = require('./verifier');
 const { checkStartup } = require('./guard');
 const { verifyManifest } = require('./multisig');
+const delegation = require('./delegation');
 const prim = require('./primitives');
 
 const PROTOCOL = 1;
+const MINOR = 1;
 const NAME = 'kmsconform-node-signer';
 const VERSION = '0.1.0';
 const MAIN = path.resolve(__dirname, '..', 'signer.js');
@@ -21,6 +25,12 @@ const HEX64 = /^[0-9a-f]{64}$/;
 function digestOf(hex) {
   if (typeof hex !== 'string' || !HEX64.test(hex)) throw new KcError('BAD_REQUEST', 'digest must be 64 lower-case hex');
   return Buffer.from(hex, 'hex');
+}
+
+/** The minor version the host announced (`1.1` -> 1), or null for a 1.0 host (it announces nothing). */
+function hostMinor() {
+  const m = /^1\.(\d+)$/.exec(process.env.KMSCONFORM_PROTOCOL || '');
+  return m ? Number(m[1]) : null;
 }
 
 function signatureOf(s) {
@@ -55,12 +65,37 @@ class Server {
     this.output.write(JSON.stringify(message) + '\n');
   }
 
-  hostSign(signer, digest) {
+  callback(op, params) {
     const cb = ++this.nextCb;
     return new Promise((resolve, reject) => {
-      this.callbacks.set(cb, { resolve, reject });
-      this.write({ cb, op: 'host.sign', signer, digest: digest.toString('hex') });
+      this.callbacks.set(cb, { resolve, reject, op });
+      this.write({ cb, op, ...params });
     });
+  }
+
+  hostSign(signer, digest) {
+    return this.callback('host.sign', { signer, digest: digest.toString('hex') }).then((r) => r.signature);
+  }
+
+  /** An issuer's key: one of this child's signers, or the host's (host.keyset and host.sign, 1.1). */
+  vaultOf(m) {
+    if (m.signer !== undefined) {
+      const ring = this.get('signer', m.signer);
+      return {
+        alg: ring.alg,
+        key: async () => delegation.currentKey(await ring.activeKid(), await ring.jwks()),
+        sign: async (digest) => ring.sign(digest),
+      };
+    }
+    const hostId = m.host_signer.id;
+    return {
+      alg: m.host_signer.alg,
+      key: async () => {
+        const answer = await this.callback('host.keyset', { signer: hostId });
+        return delegation.currentKey(answer.kid, answer.jwks);
+      },
+      sign: (digest) => this.hostSign(hostId, digest),
+    };
   }
 
   async keyEvents(ring, events) {
@@ -71,12 +106,17 @@ class Server {
     return {
       hello: (m) => {
         if (m.protocol !== PROTOCOL) throw new KcError('UNSUPPORTED', `protocol ${m.protocol} is not ${PROTOCOL}`);
+        const host = hostMinor();
+        const minor = Math.min(host === null ? 0 : host, MINOR);
+        const capabilities = [
+          'sign', 'verifier', 'verifier_command', 'rotation', 'revocation', 'audit_log', 'guard', 'service_command', 'multisig',
+        ];
+        if (minor >= 1) capabilities.push('delegation');
         return {
           protocol: PROTOCOL,
+          ...(host === null ? {} : { minor }),
           implementation: { name: NAME, version: VERSION },
-          capabilities: [
-            'sign', 'verifier', 'verifier_command', 'rotation', 'revocation', 'audit_log', 'guard', 'service_command', 'multisig',
-          ],
+          capabilities,
           algorithms: prim.ALGORITHMS,
           backends: [...BACKENDS, 'signing-proxy'],
           service_command: [process.execPath, MAIN, 'service', '--check'],
@@ -163,6 +203,18 @@ class Server {
         this.handles.delete(m.service);
         return {};
       },
+      'delegation.issue': async (m) => ({
+        certificate: await delegation.issue(this.vaultOf(m), {
+          name: m.name,
+          subject: m.subject,
+          subjectKey: m.subject_key,
+          capabilities: m.capabilities,
+          notBefore: m.not_before,
+          notAfter: m.not_after,
+          parent: m.parent,
+        }),
+      }),
+      'delegation.verify': (m) => ({ capabilities: delegation.verifyChain(m.chain, m.roots, m.at) }),
       shutdown: () => ({}),
     };
   }
@@ -185,8 +237,9 @@ class Server {
       const pending = this.callbacks.get(m.cb);
       if (!pending) return process.stderr.write(`reply to unknown callback ${m.cb}\n`);
       this.callbacks.delete(m.cb);
-      if (m.ok) pending.resolve(m.signature);
-      else pending.reject(new KcError('SIGNING_FAILED', `host signer: ${m.error.message}`));
+      if (m.ok) pending.resolve(m);
+      else if (pending.op === 'host.sign') pending.reject(new KcError('SIGNING_FAILED', `host signer: ${m.error.message}`));
+      else pending.reject(new KcError(m.error.code, `host ${pending.op}: ${m.error.message}`));
       return;
     }
     Promise.resolve()
