@@ -71,6 +71,12 @@ SINCE: dict[str, int] = {
 """The minor version that introduced an op, a callback or a capability (everything else: 1.0)."""
 
 
+def capability_names() -> frozenset[str]:
+    """Capability names ``hello`` may declare (the enum of ``schemas/hello.json``)."""
+    items = schema("hello")["$defs"]["response"]["properties"]["capabilities"]["items"]
+    return frozenset(items["enum"])
+
+
 def since(name: str) -> int:
     """The minor version that introduced ``name`` (an op, a callback or a capability name)."""
     return SINCE.get(name, 0)

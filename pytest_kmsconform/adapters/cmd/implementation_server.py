@@ -2,8 +2,8 @@
 inverse of :mod:`.adapter`. Objects the child makes are named by handles (``s1``, ``l2``, ``g3``...);
 host signers become :class:`HostSigner` objects that call back to the host.
 
-Only what the implementation declares is offered in ``hello``; ``envelope_persistence`` has no ops
-and is never offered. Capabilities of protocol 1.1 (``policy``, ``delegation``) are offered only to
+Only what the implementation declares and the protocol has ops for is offered in ``hello`` (not
+``envelope_persistence``, ``signing_events``, ``db_verifier``). Capabilities of protocol 1.1 (``policy``, ``delegation``) are offered only to
 a host that announced 1.1 (:data:`~pytest_kmsconform.protocol.PROTOCOL_ENV`).
 """
 
@@ -30,7 +30,8 @@ from pytest_kmsconform.reference_impl.verifier import Verifier
 from .serve import Handler, OpError, ProtocolServer, host_minor
 
 NO_OPS = frozenset({Capability.ENVELOPE})
-"""Capabilities the protocol has no ops for."""
+"""Capabilities ``hello`` may name but the protocol has no ops for; capabilities it cannot name at
+all (``signing_events``, ``db_verifier``: not in ``schemas/hello.json``) are not offered either."""
 
 
 class HostSigner:
@@ -133,7 +134,8 @@ class ImplementationServer:
             raise OpError("UNSUPPORTED", f"protocol {m.get('protocol')!r} is not {protocol.PROTOCOL_VERSION}")
         caps = self.impl.capabilities()
         minor = min(self.minor or 0, protocol.PROTOCOL_MINOR)
-        features = sorted(c.value for c in caps.features - NO_OPS if protocol.since(c.value) <= minor)
+        offered = {c.value for c in caps.features - NO_OPS} & protocol.capability_names()
+        features = sorted(c for c in offered if protocol.since(c) <= minor)
         answer: dict[str, Any] = {
             "protocol": protocol.PROTOCOL_VERSION,
             "implementation": {"name": self.impl.name, "version": self.impl.version},
