@@ -60,7 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not kc.enabled:
         return
     try:
-        settings = AdapterSettings(api_key=kc.api_key, admin_key=kc.admin_key, timeout_s=kc.impl_timeout_s)
+        settings = AdapterSettings(
+            api_key=kc.api_key, admin_key=kc.admin_key, timeout_s=kc.impl_timeout_s, policy_file=kc.policy_file
+        )
         config.stash[IMPL_KEY] = load_implementation(kc.impl, settings)
     except AdapterError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -17,6 +17,7 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pytest_kmsconform.adapter import AdapterError, Implementation
 
@@ -30,11 +31,14 @@ class AdapterSettings:
     :param api_key: API key for an HTTP implementation (secret, kept out of reprs).
     :param admin_key: admin key for its optional ``/admin/*`` endpoints (secret).
     :param timeout_s: longest wait for one answer.
+    :param policy_file: the ``kmsconform-policy/1`` file an HTTP implementation enforces (its
+        ``token_file`` tokens are what the policy suite presents).
     """
 
     api_key: str | None = field(default=None, repr=False)
     admin_key: str | None = field(default=None, repr=False)
     timeout_s: float = 30.0
+    policy_file: Path | None = None
 
 
 SettingsLoader = Callable[[str, AdapterSettings], Implementation]

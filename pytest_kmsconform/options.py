@@ -38,6 +38,8 @@ _HELP = {
     "yubihsm_url": "yubihsm-connector URL of a real YubiHSM 2 for the opt-in 'yubihsm-connector' backend",
     "pkcs11_module": "PKCS#11 module (.so) of a real token for the opt-in 'pkcs11-module' backend "
     "(token label and PIN from KMSCONFORM_PKCS11_TOKEN_LABEL and KMSCONFORM_PKCS11_PIN)",
+    "policy": "kmsconform-policy/1 file (TOML) of the policy an http(s):// implementation enforces, with "
+    "token_file tokens the suite may present (docs/policy.md)",
 }
 
 INI_KEYS: dict[str, str] = {
@@ -52,6 +54,7 @@ INI_KEYS: dict[str, str] = {
     "impl_timeout": "kmsconform_impl_timeout",
     "yubihsm_url": "kmsconform_yubihsm_url",
     "pkcs11_module": "kmsconform_pkcs11_module",
+    "policy": "kmsconform_policy",
 }
 ENV_KEYS: dict[str, str] = {
     "enable": "KMSCONFORM",
@@ -66,6 +69,7 @@ ENV_KEYS: dict[str, str] = {
     "impl_timeout": "KMSCONFORM_IMPL_TIMEOUT",
     "yubihsm_url": "KMSCONFORM_YUBIHSM_URL",
     "pkcs11_module": "KMSCONFORM_PKCS11_MODULE",
+    "policy": "KMSCONFORM_POLICY",
 }
 
 
@@ -86,6 +90,7 @@ class KmsconformConfig:
     :param admin_key: admin key for their optional ``/admin/*`` endpoints (secret).
     :param impl_timeout_s: longest wait for one answer of an ``http(s)://`` or ``cmd:`` implementation.
     :param backend_options: provider options per backend name (``yubihsm-connector``: ``url``).
+    :param policy_file: the policy an ``http(s)://`` implementation enforces (``docs/policy.md``).
     """
 
     enabled: bool
@@ -100,6 +105,7 @@ class KmsconformConfig:
     impl_timeout_s: float = DEFAULT_IMPL_TIMEOUT_S
     backend_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     backends_named: bool = False
+    policy_file: Path | None = None
 
     def header_lines(self) -> list[str]:
         src = self.sources
@@ -144,6 +150,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("impl_timeout", "SECONDS"),
         ("yubihsm_url", "URL"),
         ("pkcs11_module", "PATH"),
+        ("policy", "FILE"),
     ):
         group.addoption(
             f"--kmsconform-{key.replace('_', '-')}",
@@ -158,7 +165,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(INI_KEYS["report"], _HELP["report"], type="string", default=None)
     parser.addini(INI_KEYS["revocation_window"], _HELP["revocation_window"], type="string", default=None)
     parser.addini(INI_KEYS["audit_records"], _HELP["audit_records"], type="string", default=None)
-    for key in ("api_key", "admin_key", "impl_timeout", "yubihsm_url", "pkcs11_module"):
+    for key in ("api_key", "admin_key", "impl_timeout", "yubihsm_url", "pkcs11_module", "policy"):
         parser.addini(INI_KEYS[key], _HELP[key], type="string", default=None)
 
 
@@ -262,6 +269,10 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
         if not Path(module).is_file():
             raise pytest.UsageError(f"--kmsconform-pkcs11-module: no PKCS#11 module (shared library) at {module!r}")
         backend_options["pkcs11-module"] = {"module": module}
+    policy_raw = get("policy", None)
+    policy_file = Path(str(policy_raw).strip()) if policy_raw is not None and str(policy_raw).strip() else None
+    if policy_file is not None and not policy_file.is_file():
+        raise pytest.UsageError(f"--kmsconform-policy: no policy file at {str(policy_file)!r}")
     return KmsconformConfig(
         enabled=enabled,
         impl=impl,
@@ -275,6 +286,7 @@ def resolve_config(config: pytest.Config, env: Mapping[str, str] | None = None, 
         impl_timeout_s=float(timeout),
         backend_options=backend_options,
         backends_named=raw_backends is not None,
+        policy_file=policy_file,
     )
 
 

@@ -9,6 +9,9 @@ and the fault-injection checks would wrap a handle the service never uses. Capab
 * ``rotation`` and ``revocation`` only when ``/health`` says ``"admin": true`` *and* an admin key
   is configured (``--kmsconform-admin-key`` / ``SIGNING_PROXY_ADMIN_KEY``): ``/admin/rotate``,
   ``/admin/revoke``. Each signer then starts with a fresh key version (like a fresh key per label);
+* ``policy`` when ``/health`` reports a policy gate (``"policy": {...}``): the KC-POL checks run
+  against the gate as it runs (:mod:`.http_policy`, ``running_policy()``), under the policy file
+  given with ``--kmsconform-policy``;
 * everything else (verifier, audit log, guard) is not applicable: the API cannot express it.
 
 The client is the reference :class:`SigningProxySigner`, which checks every asymmetric signature
@@ -35,6 +38,8 @@ from pytest_kmsconform.reference_impl.backends.signing_proxy import (
 )
 from pytest_kmsconform.reference_impl.errors import ConfigurationError, KmsConformError
 from pytest_kmsconform.reference_impl.signature import Signature
+
+from .http_policy import HttpRunningPolicy
 
 TARGET_KIND = kinds.LOCAL
 """The one backend kind declared: its (cheap, in-process) handle is what the checks are given."""
@@ -111,6 +116,9 @@ class HttpImplementation(ImplementationBase):
         self.version = str(health.get("version", "unversioned"))
         advertised = health.get("admin") is True
         self.admin = SigningProxyAdmin(self.client, settings.admin_key) if advertised and settings.admin_key else None
+        self._policy: HttpRunningPolicy | None = None
+        if isinstance(health.get("policy"), dict):
+            self._policy = HttpRunningPolicy(self.url, settings, self.client)
         self.admin_note = (
             "admin endpoints in use"
             if self.admin is not None
@@ -121,6 +129,8 @@ class HttpImplementation(ImplementationBase):
         features = {Capability.SIGN}
         if self.admin is not None:
             features |= {Capability.ROTATION, Capability.REVOCATION}
+        if self._policy is not None:
+            features.add(Capability.POLICY)
         return Capabilities(
             features=frozenset(features), algorithms=frozenset({self.alg}), backends=frozenset({TARGET_KIND})
         )
@@ -133,6 +143,10 @@ class HttpImplementation(ImplementationBase):
             # it also brings back a signing key after a check revoked the active one.
             self.admin.rotate()
         return HttpSigner(self.client, self.admin, self.alg)
+
+    def running_policy(self) -> HttpRunningPolicy | None:
+        """(POLICY) The service's gate as it runs, for the policy suite; ``None`` without one."""
+        return self._policy
 
     def close(self) -> None:
         self.client.close()

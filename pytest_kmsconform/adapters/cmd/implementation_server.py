@@ -3,8 +3,9 @@ inverse of :mod:`.adapter`. Objects the child makes are named by handles (``s1``
 host signers become :class:`HostSigner` objects that call back to the host.
 
 Only what the implementation declares and the protocol has ops for is offered in ``hello`` (not
-``envelope_persistence``, ``signing_events``, ``db_verifier``). Capabilities of protocol 1.1 (``policy``, ``delegation``) are offered only to
-a host that announced 1.1 (:data:`~pytest_kmsconform.protocol.PROTOCOL_ENV`).
+``envelope_persistence``, ``signing_events``, ``db_verifier``). Capabilities of protocol 1.1
+(``policy``, ``delegation``) are offered only to a host that announced 1.1
+(:data:`~pytest_kmsconform.protocol.PROTOCOL_ENV`).
 """
 
 from __future__ import annotations
