@@ -14,7 +14,9 @@ roles the other checks use, so one check exhausting a budget never starves anoth
 from __future__ import annotations
 
 import fnmatch
+import secrets
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pytest_kmsconform.reference_impl.canonical import canonicalize_payload
@@ -205,3 +207,89 @@ def payload(c: Client, n: int | str, *, kind: Any = None, rule: Any = None, amou
         else:
             _set_pointer(doc, caps["pointer"], value)
     return canonicalize_payload(doc)
+
+
+SERVICE_CLIENTS = ("trader", "idem", "rate", "reader", "narrow", "counted", "daily")
+
+SERVICE_POLICY = """\
+format = "kmsconform-policy/1"
+mode = "{mode}"
+
+[admin]
+token_file = "admin.token"
+
+[kill_switch]
+file = "state/kill-switch"
+
+[replay]
+window_seconds = 600
+
+[audit]
+path = "state/audit.sqlite"
+key_file = "state/audit-key.pem"
+
+[clients.trader]
+token_file = "trader.token"
+endpoints = ["/sign/canonical", "/sign/hash"]
+rate = {{ requests = 1000, per_seconds = 3600 }}
+hash = {{ kids = ["signing-proxy-*"] }}
+
+[clients.trader.canonical]
+types = ["trade"]
+rules = [{{ pointer = "/action", in = ["buy", "sell"] }}]
+amount = {{ pointer = "/amount", per_request = 100 }}
+
+[clients.idem]
+token_file = "idem.token"
+endpoints = ["/sign/canonical", "/sign/hash"]
+rate = {{ requests = 1000, per_seconds = 3600 }}
+replay = "return"
+canonical = {{ types = ["trade"], rules = [{{ pointer = "/action", in = ["buy", "sell"] }}] }}
+hash = {{ kids = ["signing-proxy-*"] }}
+
+[clients.rate]
+token_file = "rate.token"
+endpoints = ["/sign/hash"]
+rate = {{ requests = 5, per_seconds = 3600 }}
+hash = {{ kids = ["signing-proxy-*"] }}
+
+[clients.reader]
+token_file = "reader.token"
+
+[clients.narrow]
+token_file = "narrow.token"
+endpoints = ["/sign/hash"]
+rate = {{ requests = 1000, per_seconds = 3600 }}
+hash = {{ kids = ["another-key-*"] }}
+
+[clients.counted]
+token_file = "counted.token"
+endpoints = ["/sign/hash"]
+rate = {{ requests = 1000, per_seconds = 3600 }}
+daily_signatures = 3
+hash = {{ kids = ["signing-proxy-*"] }}
+
+[clients.daily]
+token_file = "daily.token"
+endpoints = ["/sign/canonical"]
+rate = {{ requests = 1000, per_seconds = 3600 }}
+
+[clients.daily.canonical]
+types = ["trade"]
+rules = [{{ pointer = "/action", in = ["buy", "sell"] }}]
+amount = {{ pointer = "/amount", per_request = 100, per_day = 250 }}
+"""
+
+
+def write_service_policy(folder: Path, *, mode: str = "enforce", kids: str = "signing-proxy-*") -> Path:
+    """Write ``policy.toml`` with one client per role and a fresh token file for each (and the
+    admin) into the new directory ``folder``: a policy to start a service with for certification
+    (``kmsconform emulate signing-proxy --policy FILE``), then given to the suite with
+    ``--kmsconform-policy``. ``kids``: the pattern of the service's key ids."""
+    folder.mkdir()
+    (folder / "state").mkdir()
+    for name in (*SERVICE_CLIENTS, "admin"):
+        (folder / f"{name}.token").write_text(f"kc-{name}-{secrets.token_urlsafe(18)}\n")
+    path = folder / "policy.toml"
+    path.write_text(SERVICE_POLICY.format(mode=mode).replace("signing-proxy-*", kids))
+    return path

@@ -34,7 +34,8 @@ class Mutant:
     :param backends: the fastest backends that expose it (``--kmsconform-backend``).
     :param select: a ``pytest -k`` expression that keeps the run to the suites that matter.
     :param impl: ``reference``; ``http`` (the reference signing proxy, started as a server process
-        with the mutant, certified through ``--kmsconform-impl=http://...``); or a ``cmd:`` spec.
+        with the mutant, certified through ``--kmsconform-impl=http://...``); ``http-policy`` (the
+        same, behind its policy gate under the policy suite's certification policy); or a ``cmd:`` spec.
     :param env: extra environment of the run's configuration (the reference run gets it too).
     :param switch: environment that *is* the defect, for a child that is not Python (the Node example
         reads ``KMSCONFORM_NODE_BROKEN``); set only in the mutant's run.

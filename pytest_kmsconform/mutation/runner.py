@@ -24,6 +24,9 @@ from . import startup
 from .core import ENV_LOG, ENV_MUTANT, Mutant, MutantTargetError, applied_in, resolve
 
 RUN_TIMEOUT_S = 900
+BASELINE_SELECT = {"http-policy": "test_policy"}
+"""Unmodified runs narrower than the whole suites: a policy-gated proxy signs only for the policy's
+clients, so only its gate (KC-POL) is certified there."""
 PROXY_START_S = 60
 STDERR_TAIL = 3000
 
@@ -97,16 +100,21 @@ def _base_env(zoo: Path, extra: Mapping[str, str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _proxy(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, list[str]]]:
-    """The reference signing proxy as a server process (with the mutant, when ``env`` names one)."""
+def _proxy(env: dict[str, str], workdir: Path, *, policy: bool = False) -> Iterator[tuple[str, list[str]]]:
+    """The reference signing proxy as a server process (with the mutant, when ``env`` names one);
+    with ``policy``, behind its gate under the certification policy of the policy suite (whose
+    token files the run is given with ``--kmsconform-policy``)."""
     api_key, admin_key = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    proxy_env = {
-        "SIGNING_PROXY_BACKEND": "local",
-        "SIGNING_PROXY_ALG": "ed25519",
-        **env,
-        "SIGNING_PROXY_API_KEY": api_key,
-        "SIGNING_PROXY_ADMIN_KEY": admin_key,
-    }
+    proxy_env = {"SIGNING_PROXY_BACKEND": "local", "SIGNING_PROXY_ALG": "ed25519", **env}
+    if policy:
+        from pytest_kmsconform.suites._policy_roles import write_service_policy
+
+        policy_file = write_service_policy(workdir / "policy")
+        proxy_env["SIGNING_PROXY_POLICY"] = str(policy_file)
+        run_args = [f"--kmsconform-policy={policy_file}"]
+    else:
+        proxy_env.update({"SIGNING_PROXY_API_KEY": api_key, "SIGNING_PROXY_ADMIN_KEY": admin_key})
+        run_args = [f"--kmsconform-api-key={api_key}", f"--kmsconform-admin-key={admin_key}"]
     argv = [sys.executable, "-m", "pytest_kmsconform.emulators.signing_proxy", "--port", "0"]
     stderr = open(workdir / "proxy.stderr", "wb")  # noqa: SIM115 - closed below, after the process
     proc = subprocess.Popen(argv, env=proxy_env, stdout=subprocess.PIPE, stderr=stderr, cwd=workdir)
@@ -122,7 +130,7 @@ def _proxy(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, list[str]]
                 url = line.strip().partition("=")[2]
         if url is None:
             raise RuntimeError(f"the signing proxy did not start: {(workdir / 'proxy.stderr').read_text()[-800:]}")
-        yield url, [f"--kmsconform-api-key={api_key}", f"--kmsconform-admin-key={admin_key}"]
+        yield url, run_args
     finally:
         proc.terminate()
         try:
@@ -149,8 +157,8 @@ def run_suites(config: Config, zoo: Path, workdir: Path, mutant: Mutant | None) 
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         impl, impl_args = config.impl, list[str]()
-        if impl == "http":
-            impl, impl_args = stack.enter_context(_proxy(env, workdir))
+        if impl in ("http", "http-policy"):
+            impl, impl_args = stack.enter_context(_proxy(env, workdir, policy=impl == "http-policy"))
         argv = [
             sys.executable,
             "-m",
@@ -224,7 +232,7 @@ def baseline_configs(mutants: Sequence[Mutant]) -> list[Config]:
         key = (m.impl, tuple(sorted(m.env.items())))
         backends.setdefault(key, [])
         backends[key] += [b for b in m.backends if b not in backends[key]]
-    return [Config(impl, tuple(names), None, env) for (impl, env), names in backends.items()]
+    return [Config(impl, tuple(names), BASELINE_SELECT.get(impl), env) for (impl, env), names in backends.items()]
 
 
 def run_baselines(mutants: Sequence[Mutant], zoo: Path, workdir: Path) -> list[tuple[Config, RunResult]]:

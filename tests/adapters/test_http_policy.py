@@ -4,12 +4,12 @@ mode) fails them, and what cannot run (a restart) is not applicable with the rea
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_kmsconform.suites._policy_roles import SERVICE_CLIENTS, write_service_policy
 
 from pytest_kmsconform import backend_registry
 from pytest_kmsconform.adapters.http import load
@@ -18,87 +18,7 @@ from pytest_kmsconform.loader import AdapterSettings
 
 POL = {f"KC-POL-{n:03d}" for n in range(1, 16)}
 RESTART = {"KC-POL-010", "KC-POL-015"}
-CLIENTS = ("trader", "idem", "rate", "reader", "narrow", "counted", "daily")
-
-# One client per role of suites/_policy_roles.py; the kid pattern matches the proxy's keys.
-POLICY = """\
-format = "kmsconform-policy/1"
-mode = "{mode}"
-
-[admin]
-token_file = "admin.token"
-
-[kill_switch]
-file = "state/kill-switch"
-
-[replay]
-window_seconds = 600
-
-[audit]
-path = "state/audit.sqlite"
-key_file = "state/audit-key.pem"
-
-[clients.trader]
-token_file = "trader.token"
-endpoints = ["/sign/canonical", "/sign/hash"]
-rate = {{ requests = 1000, per_seconds = 3600 }}
-hash = {{ kids = ["signing-proxy-*"] }}
-
-[clients.trader.canonical]
-types = ["trade"]
-rules = [{{ pointer = "/action", in = ["buy", "sell"] }}]
-amount = {{ pointer = "/amount", per_request = 100 }}
-
-[clients.idem]
-token_file = "idem.token"
-endpoints = ["/sign/canonical", "/sign/hash"]
-rate = {{ requests = 1000, per_seconds = 3600 }}
-replay = "return"
-canonical = {{ types = ["trade"], rules = [{{ pointer = "/action", in = ["buy", "sell"] }}] }}
-hash = {{ kids = ["signing-proxy-*"] }}
-
-[clients.rate]
-token_file = "rate.token"
-endpoints = ["/sign/hash"]
-rate = {{ requests = 5, per_seconds = 3600 }}
-hash = {{ kids = ["signing-proxy-*"] }}
-
-[clients.reader]
-token_file = "reader.token"
-
-[clients.narrow]
-token_file = "narrow.token"
-endpoints = ["/sign/hash"]
-rate = {{ requests = 1000, per_seconds = 3600 }}
-hash = {{ kids = ["another-key-*"] }}
-
-[clients.counted]
-token_file = "counted.token"
-endpoints = ["/sign/hash"]
-rate = {{ requests = 1000, per_seconds = 3600 }}
-daily_signatures = 3
-hash = {{ kids = ["signing-proxy-*"] }}
-
-[clients.daily]
-token_file = "daily.token"
-endpoints = ["/sign/canonical"]
-rate = {{ requests = 1000, per_seconds = 3600 }}
-
-[clients.daily.canonical]
-types = ["trade"]
-rules = [{{ pointer = "/action", in = ["buy", "sell"] }}]
-amount = {{ pointer = "/amount", per_request = 100, per_day = 250 }}
-"""
-
-
-def write_policy(folder: Path, mode: str) -> Path:
-    folder.mkdir()
-    (folder / "state").mkdir()
-    for name in (*CLIENTS, "admin"):
-        (folder / f"{name}.token").write_text(f"kc-{name}-{secrets.token_urlsafe(18)}\n")
-    path = folder / "policy.toml"
-    path.write_text(POLICY.format(mode=mode))
-    return path
+CLIENTS = SERVICE_CLIENTS
 
 
 @pytest.fixture
@@ -109,7 +29,7 @@ def gated_proxy(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, Path]]]:
     with contextlib.ExitStack() as stack:
 
         def start(mode: str) -> tuple[str, Path]:
-            policy = write_policy(tmp_path / f"policy-{mode}", mode)
+            policy = write_service_policy(tmp_path / f"policy-{mode}", mode=mode)
             provider = backend_registry.get("signing-proxy")
             options = {"alg": "ed25519", "policy": str(policy)}
             handle = stack.enter_context(provider.start(namespace="policy", port=0, options=options))

@@ -1,5 +1,6 @@
 """Mutants reached through the adapters: the reference signing proxy as a server process certified
-through ``--kmsconform-impl=http://...`` (the mutant is applied in the server process), the same
+through ``--kmsconform-impl=http://...`` (the mutant is applied in the server process; with
+``impl="http-policy"`` behind its policy gate, for the KC-POL checks of a running service), the same
 proxy as an in-process ``signing-proxy`` backend (the mutant runs in its server threads), the
 Node.js ``cmd:`` child (not Python: its broken variant is switched on by its environment), and the
 reference implementation as a ``cmd:`` child (``REFERENCE_CHILD``: the mutant is applied in the
@@ -202,3 +203,19 @@ def child_kill_switch_file_ignored(original: Any) -> Any:
         return bool(self.__dict__["_mutant_engaged"])
 
     return kill_switch_engaged
+
+
+@mutant(
+    "pytest_kmsconform.emulators.signing_proxy.gate:PolicyGate.sign",
+    bug="running policy-gated proxy: signs speculatively before the policy decides (to save latency), "
+    "dropping the signature when the request is refused",
+    violates="seed 003 (five gates before the key; no denial reaches the key backend)",
+    impl="http-policy",
+    select="test_policy",
+)
+def proxy_signs_before_policy(original: Any) -> Any:
+    def sign(self: Any, client: Any, request: Any, request_id: Any, do_sign: Any, describe: Any) -> Any:
+        self._backend(request, do_sign)
+        return original(self, client, request, request_id, do_sign, describe)
+
+    return sign
