@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+import json.scanner
+import re
+from collections.abc import Callable
+from typing import Any, cast
 
 import rfc8785
 
@@ -85,3 +88,84 @@ def loads_canonical(text: str | bytes) -> Any:
     """Parse JSON written by :func:`canonicalize_payload` so that canonicalizing it again gives the same
     bytes (``NaN``/``Infinity`` refused). Raises ``ValueError`` / ``UnicodeDecodeError``."""
     return _CANONICAL_DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
+# -- the C encoder where it provably writes RFC 8785 ---------------------------------------------
+def _sorted_compact_encoder() -> Callable[[Any], str]:
+    """Sorted compact ``json.dumps`` (no ASCII escaping, NaN refused), built once: ``JSONEncoder.encode``
+    makes a new C encoder on every call, which costs as much as the encoding of a small payload."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+    chunks = make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+FAST_ENCODE = _sorted_compact_encoder()
+"""Sorted compact ``json.dumps``: the same text as RFC 8785 for a parsed JSON value whose numbers are
+integers of at most 15 characters or floats written without exponent and not ending in ``.0``, and
+whose text is all in the BMP (no UTF-16 key-order question); :func:`is_canonical_at` tells which."""
+
+
+class _NotShared(ValueError):
+    """A number RFC 8785 may write differently from ``repr`` (the general canonicalizer decides)."""
+
+
+def _shared_float(text: str) -> float:
+    # rfc8785 writes a float as its repr except for an exponent or a trailing ".0" (and -0.0)
+    if "e" in text or "E" in text or text.endswith(".0"):
+        raise _NotShared(text)
+    return float(text)
+
+
+def _shared_int(text: str) -> int:
+    if len(text) > 15:  # near or beyond 2**53: read as a double by the contract (loads_canonical)
+        raise _NotShared(text)
+    return int(text)
+
+
+_SCAN_SHARED = cast(
+    Callable[[str, int], tuple[Any, int]],
+    json.scanner.make_scanner(
+        json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_shared_float, parse_int=_shared_int)  # type: ignore[arg-type]
+    ),
+)
+_NON_BMP = re.compile("[\U00010000-\U0010ffff]")
+
+
+def is_canonical_at(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is exactly one JSON value written in its RFC 8785 form, cheaply.
+
+    Conservative: ``False`` also for some canonical texts (numbers of 16 characters or more, an
+    exponent, text outside the BMP); a caller then asks :func:`canonicalize_json_value`.
+    """
+    try:
+        value, stop = _SCAN_SHARED(text, start)
+    except (StopIteration, ValueError, RecursionError):
+        return False
+    if stop != end or (not text.isascii() and _NON_BMP.search(text, start, end)):
+        return False
+    written = FAST_ENCODE(value)
+    return len(written) == end - start and text.startswith(written, start)
+
+
+def canonicalize_json_value(value: Any) -> bytes:
+    """:func:`canonicalize_payload` of a value parsed from JSON (:func:`loads_canonical`), through the C
+    encoder when its text is provably the same (a pure-Python RFC 8785 writer is slow).
+
+    :raises CanonicalizationError: as :func:`canonicalize_payload`.
+    """
+    try:
+        text = FAST_ENCODE(value)
+    except (TypeError, ValueError, RecursionError):
+        return canonicalize_payload(value)
+    if is_canonical_at(text, 0, len(text)):
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the canonicalizer names it
+            pass
+    return canonicalize_payload(value)

@@ -28,9 +28,9 @@ import nacl.exceptions
 
 from .algorithms import Algorithm
 from .audit.archive import ArchiveLines, Checkpoint, header_start, open_lines
-from .audit.record_lines import FAST_ENCODE, FastRecord, fast_fields, fast_record, payload_slice
+from .audit.record_lines import FastRecord, fast_fields, fast_record
 from .audit.records import AuditRecord, loads_line
-from .canonical import audit_digest, canonicalize_payload, require_digest
+from .canonical import audit_digest, canonicalize_json_value, canonicalize_payload, require_digest
 from .clock import parse_time, utc_now
 from .errors import (
     ArchiveFormatError,
@@ -243,9 +243,9 @@ class Verifier:
             chain.add(*result)
 
     def _check_record(
-        self, index: int, obj: Any, results: list[_Result], line: bytes = b""
+        self, index: int, obj: Any, results: list[_Result], line: bytes
     ) -> tuple[_Link | None, _Task | None]:
-        """Hash check of one parsed record line: its link fields and its signature check."""
+        """Format and hash checks of one parsed record line: its link fields and its signature check."""
         fields = fast_fields(obj)
         if fields is None:  # something is off: let the strict parser name it
             try:
@@ -257,30 +257,32 @@ class Verifier:
             fields = (record.seq, record.ts, record.payload, record.prev_hash, record.hash, sig.kid, sig.alg, sig.value)
         seq, ts, payload, prev_hash, hash_, kid, alg, value = fields
         link = (seq, prev_hash, hash_)
-        # Fast paths, fastest first: the payload's bytes as they sit in a canonical line, then an
-        # encoder that gives RFC 8785 bytes for most payloads. If the digest matches, those bytes
-        # are the signed canonical bytes; otherwise the real canonicalizer decides.
-        digest = b""
-        sliced = payload_slice(line, obj, fields)
-        if sliced is not None:
-            digest = audit_digest(sliced, prev_hash)
+        if not self._line_is_canonical(obj, line):
+            results.append(
+                (FindingCode.FORMAT_ERROR, index, f"record {index}: the line is not RFC 8785 canonical JSON")
+            )
+        try:
+            digest = audit_digest(self._canonical_payload(payload), prev_hash)
+        except CanonicalizationError as exc:
+            results.append((FindingCode.HASH_MISMATCH, index, f"record {index}: {exc}"))
+            return link, None
         if digest.hex() != hash_:
-            try:
-                digest = audit_digest(FAST_ENCODE(payload).encode(), prev_hash)
-            except (ValueError, UnicodeEncodeError):
-                digest = b""
-        if digest.hex() != hash_:
-            try:
-                digest = audit_digest(canonicalize_payload(payload), prev_hash)
-            except CanonicalizationError as exc:
-                results.append((FindingCode.HASH_MISMATCH, index, f"record {index}: {exc}"))
-                return link, None
-            if digest.hex() != hash_:
-                results.append(
-                    (FindingCode.HASH_MISMATCH, index, f"record {index}: hash is not the digest of its payload")
-                )
-                return link, None
+            results.append((FindingCode.HASH_MISMATCH, index, f"record {index}: hash is not the digest of its payload"))
+            return link, None
         return link, (index, kid, alg, digest, value, ts)
+
+    def _canonical_payload(self, payload: Any) -> bytes:
+        """What a record's digest covers: the RFC 8785 form of its parsed payload, whatever bytes the
+        line holds (bytes that merely hash right, sorted ``json.dumps`` say, are a HASH_MISMATCH)."""
+        return canonicalize_json_value(payload)
+
+    @staticmethod
+    def _line_is_canonical(obj: Any, line: bytes) -> bool:
+        """Every line of an archive is RFC 8785 canonical JSON (docs/spec.md section 6)."""
+        try:
+            return canonicalize_json_value(obj) == line
+        except CanonicalizationError:
+            return False
 
     def _check_checkpoint(
         self, chain: ChainState, checkpoint: Checkpoint | None, count: int, head: str | None, records_sha256: str

@@ -336,6 +336,50 @@ def reformat_line(i: int) -> Tamper:
     return apply
 
 
+def sorted_json_dumps(payload: Any) -> bytes:
+    """A look-alike of RFC 8785 that many producers ship: sorted, compact ``json.dumps``."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hashed_over_look_alike(a: Archive, key: ReferenceKey, i: int, *, write_look_alike: bool) -> Archive:
+    """``a`` as a lenient producer holding ``key`` writes it: record ``i``'s hash is over
+    :func:`sorted_json_dumps` of its payload, not its RFC 8785 form, and signed; the records after it
+    chain onto that hash (re-hashed and re-signed); the checkpoint counts the lines as written and is
+    re-signed. Only record ``i``'s hash is wrong. With ``write_look_alike`` the line holds the bytes
+    that were hashed (so the digest of the bytes as written matches), else the canonical payload."""
+    records, raw, prev = [dict(r) for r in a.records], {}, a.records[i]["prev_hash"]
+    for n in range(i, len(records)):
+        payload = records[n]["payload"]
+        hashed = sorted_json_dumps(payload) if n == i else oracle_canonical(payload)
+        digest = audit_digest(hashed, prev)
+        records[n].update(prev_hash=prev, hash=digest.hex(), signature=key.signer.sign_digest(digest).to_json())
+        prev = digest.hex()
+    if write_look_alike:
+        line = canonicalize_payload({**records[i], "payload": None})
+        raw[i] = line.replace(b'"payload":null', b'"payload":' + sorted_json_dumps(records[i]["payload"]), 1)
+    return resealed(a, key, records, raw)
+
+
+def resealed(a: Archive, key: ReferenceKey, records: list[dict[str, Any]], raw: Mapping[int, bytes]) -> Archive:
+    """``records`` (with ``raw`` lines) under a checkpoint that counts the lines as written, re-signed
+    by ``key``: a finding can then only come from the records themselves."""
+    lines = b"".join((raw.get(n) or canonicalize_payload(r)) + b"\n" for n, r in enumerate(records))
+    body = {k: v for k, v in a.checkpoint["checkpoint"].items() if k != "signature"}
+    body.update(head_hash=records[-1]["hash"], records_sha256=hashlib.sha256(lines).hexdigest())
+    signature = key.signer.sign_digest(hashlib.sha256(canonicalize_payload(body)).digest()).to_json()
+    return Archive(a.header, records, {"checkpoint": {**body, "signature": signature}}, raw)
+
+
+def upper_case_hash(a: Archive, key: ReferenceKey, i: int) -> Archive:
+    """``a`` with record ``i``'s ``hash`` and record ``i + 1``'s ``prev_hash`` in upper-case hex: the same
+    32 bytes (so every signature and the link still hold for a reader that ignores case), the
+    checkpoint re-sealed by ``key``. Hashes are lower-case hex (docs/spec.md section 4)."""
+    records = [dict(r) for r in a.records]
+    records[i]["hash"] = records[i]["hash"].upper()
+    records[i + 1]["prev_hash"] = records[i]["hash"]
+    return resealed(a, key, records, {})
+
+
 def relabel_unpublished(i: int) -> Tamper:
     """Give record ``i``'s valid signature a kid that is in no key set (the bytes are unchanged)."""
 

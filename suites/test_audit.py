@@ -351,6 +351,73 @@ test_reformatted_line = _tamper_case(
 )
 
 
+@pytest.mark.kmsconform_check(
+    id="KC-AUD-023",
+    title=(
+        "A record whose hash is over sorted json.dumps bytes, not RFC 8785, is reported HASH_MISMATCH at its "
+        "index, whether its line holds the canonical payload or the bytes that were hashed"
+    ),
+    source=(
+        "seed 001 (Digest formula: SHA256(canonical payload || prev_hash bytes)); docs/spec.md sections 4 and 7 "
+        "(HASH_MISMATCH); RFC 8785"
+    ),
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["CHAIN_INTEGRITY"],
+)
+def test_hash_over_lookalike_bytes(
+    kmsconform_target: Target,
+    kmsconform_impl: Implementation,
+    kmsconform_memo: Memo,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    assert kmsconform_target.alg is not None
+    archive, key = sup.memo_archive(kmsconform_memo, kmsconform_target.alg, tmp_path_factory)
+    for written in ("canonical", "look-alike"):
+        lenient = sup.hashed_over_look_alike(archive, key, 2, write_look_alike=written == "look-alike")
+        path = lenient.write(tmp_path / f"lenient-{written}.jsonl")
+        found = codes_and_indexes(kmsconform_impl.verifier(key.signer.jwks()).verify_archive(path))
+        assert ("HASH_MISMATCH", 2) in found, (
+            f"record 2 is hashed over sorted json.dumps of its payload (the line holds the {written} bytes), "
+            f"everything else signed and consistent; the verifier reported {found}"
+        )
+
+
+@pytest.mark.kmsconform_check(
+    id="KC-AUD-024",
+    title=(
+        "A record hash and the next prev_hash written in upper-case hex (same bytes, re-sealed checkpoint) are "
+        "reported at both indexes"
+    ),
+    source="docs/spec.md section 4 (hashes are 64 lower-case hex characters) and section 7; seed 001 (Digest formula)",
+    requires=[VERIFIER],
+    scope="alg",
+    algs="asymmetric",
+    flags=["CHAIN_INTEGRITY"],
+)
+def test_upper_case_hex_hash(
+    kmsconform_target: Target,
+    kmsconform_impl: Implementation,
+    kmsconform_memo: Memo,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    assert kmsconform_target.alg is not None
+    archive, key = sup.memo_archive(kmsconform_memo, kmsconform_target.alg, tmp_path_factory)
+    path = sup.upper_case_hash(archive, key, 2).write(tmp_path / "upper-case.jsonl")
+    found = codes_and_indexes(kmsconform_impl.verifier(key.signer.jwks()).verify_archive(path))
+    # the hash is not the lower-case hex of the digest; the next prev_hash is not a valid link value
+    hash_ok = {("HASH_MISMATCH", 2), ("FORMAT_ERROR", 2)} & set(found)
+    link_ok = {("FORMAT_ERROR", 3), ("CHAIN_BROKEN", 3)} & set(found)
+    assert hash_ok and link_ok, (
+        "record 2's hash and record 3's prev_hash are the right digest in upper-case hex (signatures valid, "
+        f"checkpoint re-sealed): expected HASH_MISMATCH or FORMAT_ERROR at 2 and FORMAT_ERROR or CHAIN_BROKEN "
+        f"at 3; the verifier reported {found}"
+    )
+
+
 # -- the store verifier (seed 001's verifyTool) against ranges deleted after they were archived ------------
 class _MemorySink:
     """Archive objects kept in memory (the check needs their checkpoints in the store's index, not S3)."""

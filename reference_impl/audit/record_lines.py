@@ -1,25 +1,22 @@
 """Record lines as the exporter writes them, read fast (the archive format is :mod:`.archive`).
 
-A line laid out canonically (RFC 8785 member order, printable ASCII strings in the tail) is read
-without a full JSON parse: :func:`fast_record` matches the line whole and digests the payload's
-bytes as written; :func:`fast_fields` and :func:`payload_slice` take the cheap route through a
-parsed line. Anything unexpected gives ``None``, and the caller's general path decides.
+A line laid out canonically (RFC 8785 member order, printable ASCII strings in the tail, a payload
+written in its RFC 8785 form) is read without a full JSON parse: :func:`fast_record` matches the line
+whole, proves the payload's bytes canonical and digests them; :func:`fast_fields` takes the cheap
+route through a parsed line. Anything unexpected gives ``None``, and the caller's general path
+decides. The digest is only ever over canonical bytes: bytes that merely hash right are not enough.
 """
 
 from __future__ import annotations
 
 import binascii
-import json
-import json.scanner
 import re
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from ..algorithms import Algorithm
-from ..canonical import _refuse_constant, audit_digest
+from ..canonical import audit_digest, is_canonical_at
 
-FAST_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _B64_TO_STD = bytes.maketrans(b"-_", b"+/")
 RecordFields = tuple[int, str, Any, "str | None", str, str, str, bytes]
 
@@ -75,41 +72,6 @@ _PAYLOAD_KEY = b'","payload":'
 _PAYLOAD_AT = len(_LINE_HEAD) + 64 + len(_PAYLOAD_KEY)
 
 
-def payload_slice(line: bytes, obj: dict[str, Any], fields: RecordFields) -> bytes | None:
-    """The payload's bytes inside a record line laid out canonically, or ``None``.
-
-    Sound because the head is fixed (a hex hash: no quote can hide in it), the slice is exactly one
-    JSON value, and everything after it is rebuilt from the parsed fields and compared: no second
-    ``payload`` member can hide anywhere, so the slice is the value the parser returned.
-    """
-    if not line.startswith(_LINE_HEAD) or line[_PAYLOAD_AT - len(_PAYLOAD_KEY) : _PAYLOAD_AT] != _PAYLOAD_KEY:
-        return None
-    if not _HEX64.fullmatch(line, len(_LINE_HEAD), len(_LINE_HEAD) + 64):
-        return None
-    end = line.rfind(b',"prev_hash":')
-    if end < _PAYLOAD_AT:
-        return None
-    seq, ts, _, prev_hash, _, kid, alg, _ = fields
-    prev = "null" if prev_hash is None else f'"{prev_hash}"'
-    b64 = obj["signature"]["sig"]
-    tail = (
-        f',"prev_hash":{prev},"seq":{seq},"signature":{{"alg":"{alg}","kid":{FAST_ENCODE(kid)},'
-        f'"sig":"{b64}"}},"ts":{FAST_ENCODE(ts)}}}'
-    )
-    if line[end:] != tail.encode("utf-8") or not _ends_payload(line[:end].decode("utf-8")):
-        return None
-    return line[_PAYLOAD_AT:end]
-
-
-def _ends_payload(text: str, end: int | None = None) -> bool:
-    """Whether the JSON value at the payload's place in a record line ends exactly at ``end`` (default:
-    the end of ``text``): else a signed ``{...},"payload":{...}`` there would pass as the second payload."""
-    try:
-        return _SCAN_PAYLOAD(text, _PAYLOAD_AT)[1] == (len(text) if end is None else end)
-    except (StopIteration, ValueError, RecursionError):
-        return False
-
-
 class FastRecord(NamedTuple):
     seq: int
     prev_hash: str | None
@@ -128,23 +90,19 @@ _TAIL = re.compile(
     r'"signature":\{"alg":"([a-z0-9-]{1,32})","kid":"([ !#-\[\]-~]+)","sig":"([A-Za-z0-9_-]*)"\},'
     r'"ts":"([ !#-\[\]-~]{1,64})"\}'
 )
-# Payload bytes are hashed as written, so ints need no parse_int hook here (unlike loads_canonical).
-_SCAN_PAYLOAD = cast(
-    Callable[[str, int], tuple[Any, int]],
-    json.scanner.make_scanner(json.JSONDecoder(parse_constant=_refuse_constant)),  # type: ignore[arg-type]
-)
 _B64_PAD = (b"", b"===", b"==", b"=")
-_HEX64 = re.compile(rb"[0-9a-f]{64}")
 _HASH_AT = len(_LINE_HEAD)
 _HASH_END = _HASH_AT + 64
 
 
 def fast_record(line: bytes) -> FastRecord | None:
-    """A canonical record line whose hash is the digest of its payload bytes as written, cheaply;
-    ``None`` for anything else (the general path then decides).
+    """A canonical record line whose hash is the digest of its payload, cheaply; ``None`` for anything
+    else (the general path then decides).
 
-    Sound because the line is matched whole: fixed head, exactly one JSON value (the scanner's
-    end must be the tail's start), a tail without escapes or room for a second member.
+    Sound because the line is matched whole: fixed head, exactly one JSON value written in its RFC
+    8785 form (the scanner's end must be the tail's start, and the C encoder, where it provably
+    agrees with RFC 8785, writes the same text), a tail without escapes or room for a second member.
+    So the bytes digested are the canonical payload, not merely bytes whose hash matches.
     """
     try:
         text = line.decode("utf-8")
@@ -157,7 +115,7 @@ def fast_record(line: bytes) -> FastRecord | None:
     tail = _TAIL.fullmatch(text, end) if end > 0 else None
     if tail is None:
         return None
-    if not _ends_payload(text, end):
+    if not is_canonical_at(text, _PAYLOAD_AT, end):
         return None
     try:
         at = datetime.fromisoformat(tail[6])
@@ -172,4 +130,5 @@ def fast_record(line: bytes) -> FastRecord | None:
     digest = audit_digest(payload, prev_hash)
     if digest.hex() != hash_:
         return None
-    return FastRecord(int(tail[2]), prev_hash, hash_, tail[4], tail[3], sig, at, digest)
+    # tuple.__new__ skips the NamedTuple's Python-level __new__ (this runs once per record)
+    return tuple.__new__(FastRecord, (int(tail[2]), prev_hash, hash_, tail[4], tail[3], sig, at, digest))

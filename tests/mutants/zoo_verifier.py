@@ -5,6 +5,7 @@ verifier *accept more* replace it where the reference adapter builds it
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -69,6 +70,73 @@ def normalised_lines(open_lines: Any) -> Any:
             yield (canonicalize_payload(loads_canonical(line)) if line.strip() else line for line in lines)
 
     return normalising
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="digest: the payload's bytes as written in the line are hashed, not its RFC 8785 form",
+    violates="seed 001 (Digest formula); docs/spec.md sections 4 and 7 (HASH_MISMATCH); RFC 8785",
+    select="lookalike or intact",
+)
+def hashes_payload_as_written(Verifier: Any) -> Any:
+    from pytest_kmsconform.reference_impl.audit.record_lines import fast_fields
+    from pytest_kmsconform.reference_impl.canonical import audit_digest
+
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def _check_record(self, index: int, obj: Any, results: list[Any], line: bytes) -> Any:
+            fields = fast_fields(obj)
+            if fields is not None:
+                seq, ts, _, prev_hash, hash_, kid, alg, value = fields
+                written = line[line.find(b'"payload":') + len(b'"payload":') : line.rfind(b',"prev_hash":')]
+                digest = audit_digest(written, prev_hash)
+                if digest.hex() == hash_:
+                    return (seq, prev_hash, hash_), (index, kid, alg, digest, value, ts)
+            return super()._check_record(index, obj, results, line)
+
+    return Mutant
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="digest: sorted json.dumps of the payload is tried first, RFC 8785 only when that does not match",
+    violates="seed 001 (Digest formula); docs/spec.md sections 4 and 7 (HASH_MISMATCH); RFC 8785",
+    select="lookalike or intact",
+)
+def accepts_sorted_json_dumps(Verifier: Any) -> Any:
+    from pytest_kmsconform.reference_impl.audit.record_lines import fast_fields
+    from pytest_kmsconform.reference_impl.canonical import audit_digest
+
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def _check_record(self, index: int, obj: Any, results: list[Any], line: bytes) -> Any:
+            fields = fast_fields(obj)
+            if fields is not None:
+                seq, ts, payload, prev_hash, hash_, kid, alg, value = fields
+                dumped = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                digest = audit_digest(dumped.encode(), prev_hash)
+                if digest.hex() == hash_:
+                    return (seq, prev_hash, hash_), (index, kid, alg, digest, value, ts)
+            return super()._check_record(index, obj, results, line)
+
+    return Mutant
+
+
+@mutant(
+    ADAPTER_VERIFIER,
+    bug="format: hash and prev_hash are read case-insensitively (upper-case hex passes as the same digest)",
+    violates="docs/spec.md section 4 (hashes are 64 lower-case hex characters) and section 7",
+    select="upper or intact",
+)
+def ignores_hex_case(Verifier: Any) -> Any:
+    class Mutant(Verifier):  # type: ignore[misc,valid-type]
+        def _check_record(self, index: int, obj: Any, results: list[Any], line: bytes) -> Any:
+            if isinstance(obj, dict):
+                for name in ("hash", "prev_hash"):
+                    if isinstance(obj.get(name), str) and obj[name] != obj[name].lower():
+                        line = line.replace(obj[name].encode(), obj[name].lower().encode())
+                        obj = {**obj, name: obj[name].lower()}
+            return super()._check_record(index, obj, results, line)
+
+    return Mutant
 
 
 @mutant(
