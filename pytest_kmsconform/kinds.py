@@ -120,10 +120,13 @@ class FaultSupport:
         the YubiHSM, whose signatures travel encrypted and MACed); the reliability checks that flip
         a signature (KC-REL-007/008) run only on kinds where this holds, the others on every kind
         with fault support.
+    :param ca_bundle_env: for a kind served over HTTPS, the env variable naming the CA bundle its
+        clients trust: the proxy verifies the backend with it and hands clients its own CA instead.
     """
 
     vocabulary: Ref
     signatures_on_wire: bool = True
+    ca_bundle_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,9 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
             signer=_ref("reference_impl.backends.azure_keyvault", "signer_from_env"),
             extra="azure",
         ),
-        # HTTPS only: the fault proxy cannot stand in front; faults are injected at the emulator's door
+        faults=FaultSupport(
+            _ref("emulators.azure_keyvault.fault_vocabulary", "VOCABULARY"), ca_bundle_env="AZURE_KEYVAULT_CA_BUNDLE"
+        ),
         client_env=(
             "AZURE_KEYVAULT_URL",
             "AZURE_KEYVAULT_CA_BUNDLE",

@@ -9,7 +9,8 @@ positive time first, without the run waiting it out. Others back off in real tim
 survival and bounds.
 
 Faults are injected on the wire (:mod:`pytest_kmsconform.emulators.faults`), so these checks apply
-to backends reached over HTTP: ``aws-kms``, ``vault``, ``signing-proxy``, ``gcp-kms`` and ``yubihsm`` (its
+to backends reached over HTTP: ``aws-kms``, ``vault``, ``signing-proxy``, ``gcp-kms``, ``azure-keyvault``
+(HTTPS: the proxy terminates TLS with a CA of its own and verifies the emulator's) and ``yubihsm`` (its
 connector: the device's own error frames such as ``SESSIONS_FULL``, connector errors, resets and
 stalls of the ``SESSION_MESSAGE`` that carries each sign command). The YubiHSM's signatures travel
 encrypted and MACed (SCP03), so the two checks that flip a signature on the wire (KC-REL-007/008)
@@ -45,6 +46,7 @@ from pytest_kmsconform.outcomes import not_applicable
 SIGN, AUDIT_LOG = Capability.SIGN, Capability.AUDIT_LOG
 SIGN_OPERATIONS = ["Sign", "GenerateMac", "transit/sign", "transit/hmac", "/sign/hash", "/sign/canonical"]
 SIGN_OPERATIONS += ["AsymmetricSign", "MacSign"]  # gcp-kms
+SIGN_OPERATIONS.append("keys/sign")  # azure-keyvault
 # YubiHSM: commands travel encrypted (SCP03) inside SESSION_MESSAGE, so the proxy sees only the outer
 # frame; while a rig appends, the signer's session messages are its sign commands.
 SIGN_OPERATIONS.append("SESSION_MESSAGE")

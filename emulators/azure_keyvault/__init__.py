@@ -2,9 +2,9 @@
 
 Layers: :mod:`.material` (key material, algorithms) and :mod:`.policy` (rotation policies) <-
 :mod:`.models` (one vault's state and the service's rules) <- :mod:`.shapes` / :mod:`.wire` (JSON
-and routes, sans-I/O) <- :mod:`.server` (TLS, threads, fault door). :mod:`.provider` registers the
-``azure-keyvault`` backend. Every known difference from the real service:
-``docs/emulators/azure-keyvault.md``.
+and routes, sans-I/O; :mod:`.operations` names requests) <- :mod:`.server` (TLS, threads). Faults: the
+fault proxy in front (:mod:`.fault_vocabulary`). :mod:`.provider` registers the ``azure-keyvault``
+backend. Every known difference from the real service: ``docs/emulators/azure-keyvault.md``.
 """
 
 from .server import DEV_TOKEN, KeyVaultEmulator

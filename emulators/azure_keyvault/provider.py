@@ -1,8 +1,8 @@
 """The ``azure-keyvault`` backend: kmsconform's Key Vault emulator over HTTPS on 127.0.0.1.
 
-Options: ``seed`` (key material, version ids and the tenant id derived from it), ``rsa_pool`` (RSA
-keys kept ready, default 4; 0 turns the pool off) and ``faults`` (a fault plan, inline JSON or a
-file, applied at the emulator's door). The handle's env lines are all a client needs
+Options: ``seed`` (key material, version ids and the tenant id derived from it) and ``rsa_pool``
+(RSA keys kept ready, default 4; 0 turns the pool off). Faults come from the fault proxy in front of
+it (``kmsconform emulate azure-keyvault --faults PLAN``). The handle's env lines are all a client needs
 (``AZURE_KEYVAULT_URL``, the CA file, a dev token); :class:`AzureKeyVaultDetails` carries the
 running :class:`~.server.KeyVaultEmulator` for same-process tests.
 """
@@ -21,7 +21,7 @@ from pytest_kmsconform.backend_api import BackendHandle
 from .server import KeyVaultEmulator
 from .wire import LATEST_API_VERSION
 
-OPTIONS = frozenset({"seed", "rsa_pool", "faults"})
+OPTIONS = frozenset({"seed", "rsa_pool"})
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,7 @@ class AzureKeyVaultProvider:
             raise ConfigurationError(
                 f"azure-keyvault: rsa_pool must be an integer, got {options['rsa_pool']!r}"
             ) from None
-        plan = None
-        if "faults" in options:
-            from pytest_kmsconform.emulators.faults import FaultPlanError, load_plan
-
-            try:
-                plan = load_plan(options["faults"])
-            except FaultPlanError as exc:
-                raise ConfigurationError(f"azure-keyvault: faults: {exc}") from None
-        with KeyVaultEmulator(port=port, seed=seed, faults=plan, rsa_pool=pool) as emulator:
+        with KeyVaultEmulator(port=port, seed=seed, rsa_pool=pool) as emulator:
             yield BackendHandle(
                 name=self.name,
                 kind=self.kind,

@@ -1,38 +1,33 @@
-"""Transport: the Key Vault app behind a threaded HTTPS server on 127.0.0.1, with a throw-away CA.
+"""Transport: the Key Vault app behind the loopback HTTPS server (:mod:`..transport`), with a throw-away CA.
 
 The Azure SDK refuses bearer tokens over plain http (``ChallengeAuthPolicy._enforce_tls``), so
 there is no http mode. At start-up a CA and a server certificate for 127.0.0.1/localhost are made
 in a private temporary directory (``signing_proxy.devcerts``); clients trust the CA file
-(``connection_verify=`` or ``REQUESTS_CA_BUNDLE``). TLS handshakes run in each connection's worker
-thread. A background thread keeps a few RSA-2048 keys ready (unseeded runs), so key creation
-rarely waits for RSA generation.
+(``connection_verify=`` or ``REQUESTS_CA_BUNDLE``). A background thread keeps a few RSA-2048 keys
+ready (unseeded runs), so key creation rarely waits for RSA generation. Faults are injected by the
+fault proxy in front of it (``kmsconform emulate azure-keyvault --faults PLAN``), which speaks
+HTTPS to clients and to this server.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
-import socket
 import ssl
-import struct
 import tempfile
 import threading
 import urllib.parse
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pytest_kmsconform.emulators.faults.plan import FaultKind, FaultPlan, Phase
 from pytest_kmsconform.emulators.signing_proxy.devcerts import make_dev_certs
 
-from . import faults
+from ..transport import Handler, LoopbackHTTPServer, ServerThread
 from .material import MaterialSource, RsaPool
 from .models import KeyVault
-from .wire import KeyVaultApp, Request, operation_of
+from .wire import KeyVaultApp, Request
 
 log = logging.getLogger("pytest_kmsconform.azure_keyvault")
 
@@ -41,25 +36,11 @@ MAX_BODY = 1024 * 1024
 DEV_TOKEN = "kmsconform-dev-token"  # any bearer token is accepted; this one is printed for clients
 
 
-@dataclass(frozen=True)
-class DoorEvent:
-    """What the fault door did with one request (``fault`` is ``None`` when it only served it)."""
-
-    operation: str
-    fault: str | None
-    status: int | None
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Handler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; no 40 ms Nagle stall
     server_version = "kmsconform-azure-keyvault"
     sys_version = ""
     timeout = SOCKET_TIMEOUT
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -84,51 +65,24 @@ class _Handler(BaseHTTPRequestHandler):
             body,
             f"https://{host}",
         )
-        self.server.owner.serve(self, request)
+        response = self.server.owner.app.handle(request)
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+        self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-    def write(self, status: int, headers: tuple[tuple[str, str], ...], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
 
-    def reset(self) -> None:
-        """Drop the connection with RST (SO_LINGER 0), no answer."""
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
     allow_reuse_address = False
-    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], owner: KeyVaultEmulator, tls: ssl.SSLContext) -> None:
         self.owner = owner
-        self.tls = tls
-        super().__init__(address, _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(SOCKET_TIMEOUT)
-        try:
-            conn = self.tls.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            log.info("TLS handshake with %s failed: %s", client_address, exc)
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+        super().__init__(address, _Handler, tls=tls, socket_timeout=SOCKET_TIMEOUT)
 
 
 class KeyVaultEmulator:
@@ -136,25 +90,20 @@ class KeyVaultEmulator:
 
     :param port: TCP port on 127.0.0.1; 0 picks a free one.
     :param seed: derive key material and version ids from this seed (reproducible, slower for RSA).
-    :param faults: a fault plan applied at the door (settable later through :attr:`plan`).
     :param rsa_pool: how many RSA-2048 keys to keep ready (0: none; ignored when seeded).
     """
 
-    def __init__(
-        self, *, port: int = 0, seed: bytes | None = None, faults: FaultPlan | None = None, rsa_pool: int = 4
-    ) -> None:
+    def __init__(self, *, port: int = 0, seed: bytes | None = None, rsa_pool: int = 4) -> None:
         self.port = port
         self.pool = RsaPool(rsa_pool) if seed is None and rsa_pool > 0 else None
         self.vault = KeyVault(MaterialSource(seed=seed, pool=self.pool))
         self.tenant_id = str(uuid.UUID(bytes=seed[:16].ljust(16, b"\0"))) if seed else str(uuid.uuid4())
         self.app = KeyVaultApp(self.vault, self.tenant_id)
-        self.plan = faults
-        self.events: list[DoorEvent] = []
-        self._events_lock = threading.Lock()
         self._stopping = threading.Event()
         self._dir: Path | None = None
         self._httpd: _Server | None = None
-        self._threads: list[threading.Thread] = []
+        self._serving: ServerThread | None = None
+        self._filler: threading.Thread | None = None
         self.ca_file: Path | None = None
 
     # -- addresses and what clients need -----------------------------------------------------------
@@ -187,46 +136,6 @@ class KeyVaultEmulator:
         return StaticTokenCredential(DEV_TOKEN)
 
     # -- serving -----------------------------------------------------------------------------------
-    def record(self, operation: str, fault: str | None, status: int | None) -> None:
-        with self._events_lock:
-            if len(self.events) < 100_000:
-                self.events.append(DoorEvent(operation, fault, status))
-
-    def serve(self, handler: _Handler, request: Request) -> None:
-        plan = self.plan
-        operation = operation_of(request.method, request.path)
-        decision = plan.decide(faults.KIND, [operation]) if plan is not None else None
-        if decision is not None and decision.delay_s and self._stopping.wait(decision.delay_s):
-            handler.reset()
-            return
-        fault = decision.fault if decision is not None else None
-        if fault is None or plan is None:
-            response = self.app.handle(request)
-            self.record(response.operation, None, response.status)
-            handler.write(response.status, response.headers, response.body)
-            return
-        rule = fault.rule
-        if rule.fault is FaultKind.CORRUPT_SIGNATURE:
-            response = self.app.handle(request)
-            flipped = faults.flip_signature(response.body, plan.randrange) if response.status == 200 else None
-            self.record(operation, rule.fault.value if flipped else None, response.status)
-            handler.write(response.status, response.headers, flipped or response.body)
-            return
-        if rule.phase is Phase.RESPONSE:
-            self.app.handle(request)
-        if rule.fault is FaultKind.ERROR:
-            assert rule.error is not None
-            err = faults.wire_error(rule.error)
-            self.record(operation, f"error:{err.name}", err.status)
-            handler.write(err.status, (("Content-Type", "application/json; charset=utf-8"), *err.headers), err.body)
-        elif rule.fault is FaultKind.RESET:
-            self.record(operation, "reset", None)
-            handler.reset()
-        else:  # timeout: hold the connection, then drop it
-            self.record(operation, "timeout", None)
-            self._stopping.wait(fault.delay_s)
-            handler.reset()
-
     def _fill_pool(self) -> None:
         assert self.pool is not None
         while not self._stopping.is_set():
@@ -241,30 +150,23 @@ class KeyVaultEmulator:
         self._dir = Path(tempfile.mkdtemp(prefix="kmsconform-akv-"))
         certs = make_dev_certs(self._dir)
         self.ca_file = certs.ca_cert
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(str(certs.server_cert), str(certs.server_key))
+        ctx = certs.server_context()
         self._stopping.clear()
         self._httpd = _Server(("127.0.0.1", self.port), self, ctx)
-        serve = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="kmsconform-akv", daemon=True
-        )
-        self._threads = [serve]
+        self._serving = ServerThread(self._httpd, name="kmsconform-akv", poll_interval=0.1).start()
         if self.pool is not None:
-            self._threads.append(threading.Thread(target=self._fill_pool, name="kmsconform-akv-rsa", daemon=True))
-        for thread in self._threads:
-            thread.start()
+            self._filler = threading.Thread(target=self._fill_pool, name="kmsconform-akv-rsa", daemon=True)
+            self._filler.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self._threads = []
+        serving, self._serving, self._httpd = self._serving, None, None
+        if serving is not None:
+            serving.stop(timeout=10)
+        if self._filler is not None:
+            self._filler.join(timeout=10)
+            self._filler = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -25,6 +25,7 @@ from . import shapes
 from .errors import BadParameter, EmulatorGap, KeyVaultError, MethodNotAllowed, NotFound, Unauthorized
 from .material import Curve, KeyOperation, KeyType, SignatureAlgorithm
 from .models import CreateSpec, KeyVault, Update
+from .operations import operation_of
 from .policy import policy_from_json, policy_to_json
 
 API_VERSIONS = frozenset(
@@ -58,34 +59,6 @@ class Response:
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
     operation: str = "unknown"
-
-
-def operation_of(method: str, path: str) -> str:
-    """The operation a request names (``keys/sign``, ``keys/create``...), for fault plans and logs."""
-    parts = path.split("?", 1)[0].strip("/").split("/")
-    head, n = parts[0].lower(), len(parts)
-    if head == "rng":
-        return "rng"
-    if head == "deletedkeys":
-        if n == 1:
-            return "deletedkeys/list"
-        if n == 3 and parts[2].lower() == "recover":
-            return "deletedkeys/recover"
-        return {"DELETE": "deletedkeys/purge"}.get(method, "deletedkeys/get")
-    if head != "keys":
-        return "unknown"
-    if n == 1:
-        return "keys/list"
-    tail = parts[-1].lower()
-    if n == 2 and parts[1].lower() == "restore" and method == "POST":
-        return "keys/restore"
-    if n == 3 and tail in ("create", "rotate", "backup", "versions"):
-        return f"keys/{tail}"
-    if n == 3 and tail == "rotationpolicy":
-        return "keys/rotationpolicy/update" if method == "PUT" else "keys/rotationpolicy/get"
-    if n == 4:
-        return f"keys/{tail}"
-    return {"PUT": "keys/import", "DELETE": "keys/delete", "PATCH": "keys/update"}.get(method, "keys/get")
 
 
 def _json(body: bytes) -> dict[str, Any]:

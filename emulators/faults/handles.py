@@ -1,5 +1,6 @@
 """Put a fault proxy in front of a running backend handle (used by ``kmsconform emulate --faults``
-and by the fixtures): the returned handle's URL and every URL-valued env line point at the proxy."""
+and by the fixtures): the returned handle's URL and every URL-valued env line point at the proxy.
+In front of an HTTPS backend, every env line naming the backend's CA bundle names the proxy's CA."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
 from .errors import FaultPlanError
@@ -66,8 +68,25 @@ def faulted_handle(handle: BackendHandle, plan: FaultPlan, *, port: int = 0) -> 
         raise FaultPlanError(
             f"backend {handle.name} runs in-process (no URL); use FaultyKeyBackend for in-process fault injection"
         )
-    with FaultProxy(handle.url, plan, kind=handle.kind, port=port) as proxy:
+    upstream_ca = _upstream_ca(handle)
+    with FaultProxy(handle.url, plan, kind=handle.kind, port=port, upstream_ca=upstream_ca) as proxy:
         env = rewrite_env(dict(handle.env), handle.url, proxy.url)
+        if upstream_ca is not None and proxy.ca_file is not None:
+            env = {k: str(proxy.ca_file) if v == upstream_ca else v for k, v in env.items()}
         kept = tuple(d for d in map(behind_proxy, handle.details) if d is not None)
         details = (*kept, FaultProxyDetails(proxy, handle.url))
         yield replace(handle, env=env, url=proxy.url, details=details)
+
+
+def _upstream_ca(handle: BackendHandle) -> str | None:
+    """The CA bundle an HTTPS backend's clients trust (the env line its kind names), else ``None``."""
+    if urllib.parse.urlsplit(handle.url or "").scheme != "https":
+        return None
+    found = kinds.find(handle.kind)
+    name = found.faults.ca_bundle_env if found is not None and found.faults is not None else None
+    if name is None or not handle.env.get(name):
+        raise FaultPlanError(
+            f"backend {handle.name} is served over HTTPS and its kind names no CA bundle the fault proxy "
+            "could verify it with (kinds.FaultSupport.ca_bundle_env)"
+        )
+    return handle.env[name]

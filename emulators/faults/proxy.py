@@ -6,23 +6,31 @@ connection (RST, no answer); hold it without answering (timeout); or forward and
 the signature in the answer. With ``phase: response``, error/reset/timeout happen *after* the
 backend executed the call, which is how a client ends up retrying an operation that succeeded.
 
-Upstream is plain HTTP (the loopback emulators); the client's ``Host`` header is forwarded as
-sent, so SigV4 signatures made for the proxy URL stay intact.
+Upstream is plain HTTP (most loopback emulators) or HTTPS (the Key Vault emulator: its SDK refuses
+bearer tokens over http). In front of an HTTPS backend the proxy speaks HTTPS too, with a
+certificate from a throw-away CA of its own (:attr:`FaultProxy.ca_file`, which clients trust
+instead of the backend's), and verifies the backend against ``upstream_ca``. The client's ``Host``
+header is forwarded as sent, so SigV4 signatures made for the proxy URL stay intact.
 """
 
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
+import ssl
 import struct
+import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_kmsconform import kinds
 
+from ..signing_proxy.devcerts import make_dev_certs
 from ..transport import Handler, LoopbackHTTPServer, ServerThread
 from .catalog import wire_error
 from .errors import FaultProxyError
@@ -105,7 +113,7 @@ class _Handler(Handler):
             assert rule.error is not None
             err = wire_error(call.kind or proxy.kind or kinds.SIGNING_PROXY, rule.error)
             proxy.record(call, f"error:{err.name}", err.status)
-            self._answer(err.status, [("Content-Type", err.content_type)], err.body)
+            self._answer(err.status, [("Content-Type", err.content_type), *err.headers], err.body)
         elif rule.fault is FaultKind.RESET:
             proxy.record(call, "reset", None)
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
@@ -133,31 +141,51 @@ class _Handler(Handler):
 class _ProxyServer(LoopbackHTTPServer):
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], owner: FaultProxy) -> None:
+    def __init__(self, address: tuple[str, int], owner: FaultProxy, tls: ssl.SSLContext | None) -> None:
         self.owner = owner
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, tls=tls, socket_timeout=UPSTREAM_TIMEOUT_S)
 
 
 class FaultProxy:
-    """A fault proxy in front of ``upstream`` (``http://127.0.0.1:PORT``); a context manager.
+    """A fault proxy in front of ``upstream`` (``http://`` or ``https://127.0.0.1:PORT``); a context manager.
 
     :param upstream: the backend's base URL.
     :param plan: the fault plan (shared, so its counters show what was injected).
     :param kind: the backend kind when requests alone do not tell (``signing-proxy``).
     :param host: bind address; loopback unless told otherwise.
     :param port: 0 picks a free port.
+    :param upstream_ca: for an ``https://`` upstream, the CA bundle to verify it with (``None``: the
+        system's trust store).
     """
 
     def __init__(
-        self, upstream: str, plan: FaultPlan, *, kind: str | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        upstream: str,
+        plan: FaultPlan,
+        *,
+        kind: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        upstream_ca: str | Path | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
-        if parsed.scheme != "http" or not parsed.hostname:
-            raise FaultProxyError(f"the fault proxy forwards to http:// URLs only, got {upstream!r}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise FaultProxyError(f"the fault proxy forwards to http:// or https:// URLs only, got {upstream!r}")
+        if upstream_ca is not None and parsed.scheme != "https":
+            raise FaultProxyError(f"upstream_ca is for an https:// upstream, got {upstream!r}")
         self.upstream = upstream
         self._up_host = parsed.hostname
-        self._up_port = parsed.port or 80
+        self._up_port = parsed.port or (443 if parsed.scheme == "https" else 80)
         self._up_prefix = parsed.path.rstrip("/")
+        self._up_tls: ssl.SSLContext | None = None
+        if parsed.scheme == "https":
+            try:
+                self._up_tls = ssl.create_default_context(cafile=None if upstream_ca is None else str(upstream_ca))
+            except (OSError, ssl.SSLError) as exc:
+                raise FaultProxyError(f"cannot load the upstream CA bundle {upstream_ca}: {exc}") from None
+        self.ca_file: Path | None = None
+        """In front of an HTTPS backend: the proxy's own CA certificate (PEM), which clients trust."""
+        self._cert_dir: Path | None = None
         self.plan = plan
         self.kind = kind
         self.host = host
@@ -173,12 +201,23 @@ class FaultProxy:
         if self._server is None:
             raise FaultProxyError("the fault proxy is not running")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._up_tls is not None else 'http'}://{host!s}:{port}"
+
+    def _server_tls(self) -> ssl.SSLContext | None:
+        """HTTPS in front of an HTTPS backend: a throw-away CA and a 127.0.0.1/localhost certificate."""
+        if self._up_tls is None:
+            return None
+        self._cert_dir = Path(tempfile.mkdtemp(prefix="kmsconform-fault-proxy-"))
+        certs = make_dev_certs(self._cert_dir)
+        self.ca_file = certs.ca_cert
+        return certs.server_context()
 
     def start(self) -> FaultProxy:
+        tls = self._server_tls()
         try:
-            self._server = _ProxyServer((self.host, self.port), self)
+            self._server = _ProxyServer((self.host, self.port), self, tls)
         except OSError as exc:
+            self._remove_certs()
             raise FaultProxyError(f"cannot bind the fault proxy to {self.host}:{self.port}: {exc.strerror}") from None
         self._thread = ServerThread(self._server, name="kmsconform-fault-proxy", poll_interval=0.05).start()
         return self
@@ -189,6 +228,12 @@ class FaultProxy:
             self._thread.stop(timeout=10)
         self._thread = None
         self._server = None
+        self._remove_certs()
+
+    def _remove_certs(self) -> None:
+        if self._cert_dir is not None:
+            shutil.rmtree(self._cert_dir, ignore_errors=True)
+            self._cert_dir = None
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -212,13 +257,19 @@ class FaultProxy:
         """Send the request upstream; an unreachable upstream is answered 502 by the proxy itself."""
         out = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
         out["Content-Length"] = str(len(body))
-        conn = http.client.HTTPConnection(self._up_host, self._up_port, timeout=UPSTREAM_TIMEOUT_S)
+        conn: http.client.HTTPConnection
+        if self._up_tls is not None:
+            conn = http.client.HTTPSConnection(
+                self._up_host, self._up_port, timeout=UPSTREAM_TIMEOUT_S, context=self._up_tls
+            )
+        else:
+            conn = http.client.HTTPConnection(self._up_host, self._up_port, timeout=UPSTREAM_TIMEOUT_S)
         try:
             conn.request(method, self._up_prefix + path, body=body, headers=out)
             resp = conn.getresponse()
             data = resp.read()
             return resp.status, resp.getheaders(), data
-        except OSError as exc:
+        except OSError as exc:  # ssl.SSLError included: an upstream that fails verification
             text = f"fault proxy: upstream {self._up_host}:{self._up_port} unreachable: {exc}".encode()
             return 502, [("Content-Type", "text/plain; charset=utf-8")], text
         finally:
@@ -226,8 +277,10 @@ class FaultProxy:
 
 
 @contextmanager
-def fault_proxy(upstream: str, plan: FaultPlan, *, kind: str | None = None, port: int = 0) -> Iterator[FaultProxy]:
+def fault_proxy(
+    upstream: str, plan: FaultPlan, *, kind: str | None = None, port: int = 0, upstream_ca: str | Path | None = None
+) -> Iterator[FaultProxy]:
     """Run a :class:`FaultProxy` for the duration of the ``with`` block."""
-    proxy = FaultProxy(upstream, plan, kind=kind, port=port)
+    proxy = FaultProxy(upstream, plan, kind=kind, port=port, upstream_ca=upstream_ca)
     with proxy:
         yield proxy

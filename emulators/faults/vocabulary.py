@@ -34,6 +34,7 @@ class WireError:
     :param status: HTTP status.
     :param content_type: response content type.
     :param body: response body.
+    :param headers: further response headers (Key Vault's ``Retry-After`` on 429).
     """
 
     name: str
@@ -41,6 +42,7 @@ class WireError:
     status: int
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

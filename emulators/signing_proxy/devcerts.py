@@ -8,6 +8,7 @@ keys each time and certificates are valid for one day.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,13 @@ class DevCerts:
     server_key: Path
     client_cert: Path
     client_key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side TLS (1.2 or later) context presenting the 127.0.0.1/localhost certificate."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(str(self.server_cert), str(self.server_key))
+        return ctx
 
 
 def _name(common_name: str) -> x509.Name:

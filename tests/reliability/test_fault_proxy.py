@@ -114,9 +114,37 @@ def test_corrupt_signature_flips_exactly_one_bit(
     assert [e.fault for e in proxy.faults()] == ["corrupt_signature"]
 
 
-def test_only_http_upstreams() -> None:
-    with pytest.raises(FaultProxyError):
-        FaultProxy("https://127.0.0.1:1", plan_from_dict({"rules": []}))
+def test_only_http_and_https_upstreams(tmp_path: Any) -> None:
+    plan = plan_from_dict({"rules": []})
+    with pytest.raises(FaultProxyError, match="http:// or https://"):
+        FaultProxy("ftp://127.0.0.1:1", plan)
+    with pytest.raises(FaultProxyError, match="upstream_ca is for an https"):
+        FaultProxy("http://127.0.0.1:1", plan, upstream_ca=tmp_path / "ca.pem")
+    with pytest.raises(FaultProxyError, match="cannot load the upstream CA bundle"):
+        FaultProxy("https://127.0.0.1:1", plan, upstream_ca=tmp_path / "missing.pem")
+
+
+def test_https_upstream_is_verified_and_fronted_with_the_proxys_own_ca() -> None:
+    """In front of an HTTPS backend the proxy speaks HTTPS with a CA of its own; an upstream that does
+    not verify against ``upstream_ca`` (here: the system's trust store) is a 502 from the proxy."""
+    import ssl
+    import urllib.request
+
+    from pytest_kmsconform.emulators.azure_keyvault import KeyVaultEmulator
+
+    with KeyVaultEmulator(rsa_pool=0) as emulator:
+        for ca, expected in ((emulator.ca_file, 401), (None, 502)):  # 401: the vault's auth challenge
+            with FaultProxy(emulator.url, plan_from_dict({"rules": []}), upstream_ca=ca) as proxy:
+                assert proxy.url.startswith("https://") and proxy.ca_file is not None
+                trust = ssl.create_default_context(cafile=str(proxy.ca_file))
+                request = urllib.request.Request(f"{proxy.url}/keys?api-version=7.5")
+                try:
+                    status = urllib.request.urlopen(request, context=trust, timeout=30).status
+                except urllib.error.HTTPError as exc:
+                    status = exc.code
+                assert status == expected
+                with pytest.raises(urllib.error.URLError):  # the proxy's CA is not the emulator's
+                    urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(emulator.ca_file)))
 
 
 def test_unreachable_upstream_is_a_502(upstream: Any) -> None:

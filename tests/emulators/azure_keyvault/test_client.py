@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from pytest_kmsconform.emulators.azure_keyvault import KeyVaultEmulator
-from pytest_kmsconform.emulators.faults import plan_from_dict
+from pytest_kmsconform.emulators.faults import FaultProxy, plan_from_dict
 
 pytest.importorskip("azure.keyvault.keys", reason="needs the azure extra (azure-keyvault-keys)")
 
@@ -172,26 +172,32 @@ def test_trust_and_challenge_settings_are_needed(emulator: KeyVaultEmulator, mon
         by_env.get_key("not-there")
 
 
-def test_fault_door_injects_key_vault_errors(emulator: KeyVaultEmulator, key_client: KeyClient) -> None:
-    key = key_client.create_ec_key("faulty")
-    client = crypto(emulator, key)
-    emulator.plan = plan_from_dict(
+def test_fault_proxy_injects_key_vault_errors_over_https(emulator: KeyVaultEmulator) -> None:
+    """The fault proxy terminates TLS in front of the HTTPS emulator (a CA of its own, the emulator's
+    verified upstream) and answers with Key Vault's own errors; the SDK sees them as from the vault."""
+    plan = plan_from_dict(
         {"seed": 3, "rules": [{"operation": "keys/sign", "fault": "error", "error": "ThrottlingException", "count": 1}]}
     )
-    try:
+    with FaultProxy(emulator.url, plan, kind="azure-keyvault", upstream_ca=emulator.ca_file) as proxy:
+        assert proxy.url.startswith("https://") and proxy.ca_file is not None
+        kwargs = {"retry_total": 0, "connection_verify": str(proxy.ca_file), "verify_challenge_resource": False}
+        with KeyClient(proxy.url, emulator.credential(), **kwargs) as keys:
+            key = keys.create_ec_key("faulty")
+        assert key.id.startswith(proxy.url)  # the Host the client addressed: kids name the proxy
+        client = CryptographyClient(key, emulator.credential(), **kwargs)
         with pytest.raises(HttpResponseError) as throttled:
             client.sign(SignatureAlgorithm.es256, DIGEST)
         assert throttled.value.status_code == 429 and throttled.value.error.code == "Throttled"
+        assert throttled.value.response.headers["Retry-After"] == "1"
         client.sign(SignatureAlgorithm.es256, DIGEST)  # count 1: the next call passes
-        emulator.plan = plan_from_dict({"seed": 3, "rules": [{"operation": "keys/sign", "fault": "corrupt_signature"}]})
+        proxy.plan = plan_from_dict({"seed": 3, "rules": [{"operation": "keys/sign", "fault": "corrupt_signature"}]})
         flipped = client.sign(SignatureAlgorithm.es256, DIGEST).signature
         assert not client.verify(SignatureAlgorithm.es256, DIGEST, flipped).is_valid
-        emulator.plan = plan_from_dict({"seed": 3, "rules": [{"operation": "keys/sign", "fault": "reset"}]})
+        proxy.plan = plan_from_dict({"seed": 3, "rules": [{"operation": "keys/sign", "fault": "reset"}]})
         with pytest.raises(ServiceResponseError):
             client.sign(SignatureAlgorithm.es256, DIGEST)
-        assert [e.fault for e in emulator.events if e.fault][-3:] == ["error:Throttled", "corrupt_signature", "reset"]
-    finally:
-        emulator.plan = None
+        assert [e.fault for e in proxy.faults()] == ["error:Throttled", "corrupt_signature", "reset"]
+        assert {e.kind for e in proxy.events} == {"azure-keyvault"}
 
 
 def test_kmsconform_emulate_prints_the_env_lines_and_stops_on_sigterm() -> None:

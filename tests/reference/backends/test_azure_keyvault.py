@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from pytest_kmsconform.emulators.azure_keyvault.provider import AzureKeyVaultDetails
-from pytest_kmsconform.emulators.faults import plan_from_dict
+from pytest_kmsconform.emulators.faults import FaultProxy, plan_from_dict
+from pytest_kmsconform.emulators.faults.handles import FaultProxyDetails, faulted_handle
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.azure_keyvault import (
     UNSUPPORTED,
@@ -109,8 +110,24 @@ def test_unsupported_algorithms_say_why(backend: AzureKeyVaultBackend, alg: Algo
     assert UNSUPPORTED[alg] in str(caught.value)
 
 
-def test_errors_are_translated(handle: BackendHandle, backend: AzureKeyVaultBackend) -> None:
-    emulator = handle.require_detail(AzureKeyVaultDetails).emulator
+@contextmanager
+def through_fault_proxy(handle: BackendHandle) -> Iterator[tuple[FaultProxy, AzureKeyVaultBackend]]:
+    """A key backend built from the env lines of ``handle`` behind the fault proxy (none armed)."""
+    with faulted_handle(handle, plan_from_dict({"rules": []})) as faulted:
+        made = key_backend_for(faulted)
+        assert isinstance(made, AzureKeyVaultBackend)
+        try:
+            yield faulted.require_detail(FaultProxyDetails).fault_proxy, made
+        finally:
+            made.close()
+
+
+def test_errors_are_translated(handle: BackendHandle) -> None:
+    with through_fault_proxy(handle) as (proxy, backend):
+        _errors_are_translated(proxy, backend)
+
+
+def _errors_are_translated(proxy: FaultProxy, backend: AzureKeyVaultBackend) -> None:
     key = backend.create_key(Algorithm.ECDSA_P256_SHA256, label(), None)
     cases = [("ThrottlingException", BackendErrorCode.THROTTLED), ("KMSInternalException", BackendErrorCode.INTERNAL)]
     cases += [
@@ -118,36 +135,31 @@ def test_errors_are_translated(handle: BackendHandle, backend: AzureKeyVaultBack
         ("sealed", BackendErrorCode.UNAVAILABLE),
         ("AccessDeniedException", BackendErrorCode.ACCESS_DENIED),
     ]
-    try:
-        for error, code in cases:
-            emulator.plan = plan_from_dict({"rules": [{"operation": "keys/sign", "fault": "error", "error": error}]})
-            with pytest.raises(BackendError) as caught:
-                backend.sign(key, DIGEST)
-            assert caught.value.code is code, error
-        emulator.plan = plan_from_dict({"rules": [{"operation": "keys/sign", "fault": "reset"}]})
-        with pytest.raises(BackendError) as reset:
+    for error, code in cases:
+        proxy.plan = plan_from_dict({"rules": [{"operation": "keys/sign", "fault": "error", "error": error}]})
+        with pytest.raises(BackendError) as caught:
             backend.sign(key, DIGEST)
-        assert reset.value.code is BackendErrorCode.UNAVAILABLE
-    finally:
-        emulator.plan = None
+        assert caught.value.code is code, error
+    proxy.plan = plan_from_dict({"rules": [{"operation": "keys/sign", "fault": "reset"}]})
+    with pytest.raises(BackendError) as reset:
+        backend.sign(key, DIGEST)
+    assert reset.value.code is BackendErrorCode.UNAVAILABLE
+    proxy.plan = plan_from_dict({"rules": []})
     missing = key.__class__(kid="x-v1", alg=key.alg, ref=key.ref.rsplit("/", 2)[0] + "/missing/" + "0" * 32)
     with pytest.raises(BackendError) as not_found:
         backend.public_key(missing)
     assert not_found.value.code is BackendErrorCode.NOT_FOUND
 
 
-def test_retrying_backend_survives_throttling(handle: BackendHandle, backend: AzureKeyVaultBackend) -> None:
-    emulator = handle.require_detail(AzureKeyVaultDetails).emulator
-    retrying = RetryingKeyBackend(backend, Retrier(sleep=lambda s: None))
-    key = retrying.create_key(Algorithm.RSA_PSS_SHA256, label(), None)
-    emulator.plan = plan_from_dict(
-        {"rules": [{"operation": "keys/sign", "fault": "error", "error": "ThrottlingException", "count": 2}]}
-    )
-    try:
+def test_retrying_backend_survives_throttling(handle: BackendHandle) -> None:
+    with through_fault_proxy(handle) as (proxy, backend):
+        retrying = RetryingKeyBackend(backend, Retrier(sleep=lambda s: None))
+        key = retrying.create_key(Algorithm.RSA_PSS_SHA256, label(), None)
+        proxy.plan = plan_from_dict(
+            {"rules": [{"operation": "keys/sign", "fault": "error", "error": "ThrottlingException", "count": 2}]}
+        )
         retrying.sign(key, DIGEST)
-        assert emulator.plan.fired() == 2
-    finally:
-        emulator.plan = None
+        assert proxy.plan.fired() == 2
 
 
 def test_seed_002_signer_from_env(handle: BackendHandle, backend: AzureKeyVaultBackend) -> None:
