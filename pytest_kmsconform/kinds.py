@@ -292,7 +292,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
         selection=EnvSelection(
             variables=("PKCS11_MODULE", "PKCS11_TOKEN_LABEL", "AUDIT_SIGNING_PKCS11_KEY_LABEL"),
             precedence=47,
-            signer=_ref("reference_impl.backends.pkcs11", "signer_from_env"),
+            signer=_ref("reference_impl.backends.pkcs11_signer", "signer_from_env"),
             extra="pkcs11",
         ),
         client_env=("PKCS11_MODULE", "PKCS11_TOKEN_LABEL", "PKCS11_PIN", "SOFTHSM2_CONF"),

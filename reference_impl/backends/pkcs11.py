@@ -13,9 +13,7 @@
   key object stays.
 * ``CKA_EC_POINT`` is read DER-wrapped (``04 len point``, as PKCS#11 specifies) or raw (as some
   tokens give it).
-* :class:`Pkcs11Signer` signs with one existing key chosen by label (operators manage it);
-  :func:`signer_from_env` builds it from ``PKCS11_MODULE``, ``PKCS11_TOKEN_LABEL``, ``PKCS11_PIN``
-  and ``AUDIT_SIGNING_PKCS11_KEY_LABEL``. The PIN is never printed or logged.
+* The signer over one existing key is :mod:`.pkcs11_signer`. The PIN is never printed or logged.
 """
 
 from __future__ import annotations
@@ -28,20 +26,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..algorithms import Algorithm
-from ..clock import format_time, utc_now
 from ..errors import (
     BackendError,
     BackendErrorCode,
     ConfigurationError,
     InvalidSignature,
-    SigningFailed,
     UnknownKey,
     UnsupportedAlgorithm,
     UnsupportedReason,
 )
-from ..jwk import public_key_to_jwk
 from ..primitives import PublicKey, verify_digest
-from ..signature import Signature
 from ..signer import BackendKey
 from .pkcs11_token import NAME, SESSIONS, SPARE_LABEL, TokenSession
 
@@ -325,67 +319,9 @@ class Pkcs11Backend:
         return BackendKey(kid=f"{label}-{object_id.hex()}", alg=alg, ref=object_id.hex()), alg
 
 
-class Pkcs11Signer:
-    """Signs with one existing token key (operators manage it); kid = ``<label>-<CKA_ID hex>``."""
-
-    def __init__(self, backend: Pkcs11Backend, label: str, alg: Algorithm | None = None, key_id: bytes | None = None):
-        self._backend = backend
-        found, default = backend.find_key(label, key_id)
-        self._alg = alg if alg is not None else default
-        fits = default is self._alg or {default, self._alg} <= {Algorithm.RSA_SHA256, Algorithm.RSA_PSS_SHA256}
-        if not fits:
-            raise ConfigurationError(f"PKCS#11 key {found.kid} signs {default.value}, not {self._alg.value}")
-        self._key = BackendKey(kid=found.kid, alg=self._alg, ref=found.ref)
-        self._public = backend.public_key(self._key)
-        self._created = utc_now()
-
-    @property
-    def backend(self) -> str:
-        return self._backend.name
-
-    @property
-    def alg(self) -> Algorithm:
-        return self._alg
-
-    @property
-    def kid(self) -> str:
-        return self._key.kid
-
-    def sign_digest(self, digest: bytes) -> Signature:
-        value = self._backend.sign(self._key, digest)
-        if self._public is not None:
-            try:
-                verify_digest(self._alg, self._public, digest, value)
-            except InvalidSignature:
-                raise SigningFailed(f"the token returned a signature that does not verify under {self.kid}") from None
-        return Signature(kid=self.kid, alg=self._alg, value=value)
-
-    def verify_signature(self, digest: bytes, signature: Signature) -> None:
-        if signature.kid != self.kid:
-            raise UnknownKey(f"signer holds {self.kid}, not {signature.kid}")
-        if signature.alg is not self._alg:
-            raise InvalidSignature(f"signature alg {signature.alg.value} does not match key {self.kid}")
-        if self._public is None:
-            self._backend.verify(self._key, digest, signature.value)
-        else:
-            verify_digest(self._alg, self._public, digest, signature.value)
-
-    def jwks(self) -> dict[str, Any]:
-        if self._public is None:
-            return {"keys": []}
-        jwk: dict[str, Any] = public_key_to_jwk(self._public)
-        jwk.update(
-            {"kid": self.kid, "alg": self._alg.value, "use": "sig", "status": "active"}
-            | {"created_at": format_time(self._created)}
-        )
-        return {"keys": [jwk]}
-
-    def close(self) -> None:
-        self._backend.close()
-
-
 # -- factories -----------------------------------------------------------------------------------
-def _required(env: Mapping[str, str], name: str) -> str:
+def required_variable(env: Mapping[str, str], name: str) -> str:
+    """``env[name]``, which must be set and not blank."""
     value = env.get(name)
     if value is None or not value.strip():
         raise ConfigurationError(f"{name} is not set")
@@ -398,9 +334,9 @@ SPARE_VARIABLE = "KMSCONFORM_PKCS11_RSA_SPARE"
 def backend_from_env(env: Mapping[str, str]) -> Pkcs11Backend:
     """``PKCS11_MODULE``, ``PKCS11_TOKEN_LABEL``, ``PKCS11_PIN`` (required); ``SOFTHSM2_CONF`` if set;
     ``KMSCONFORM_PKCS11_RSA_SPARE=1`` (set for the throw-away SoftHSM2 token) makes RSA keys ahead."""
-    module = _required(env, "PKCS11_MODULE")
-    label = _required(env, "PKCS11_TOKEN_LABEL")
-    pin = _required(env, "PKCS11_PIN")
+    module = required_variable(env, "PKCS11_MODULE")
+    label = required_variable(env, "PKCS11_TOKEN_LABEL")
+    pin = required_variable(env, "PKCS11_PIN")
     spare = env.get(SPARE_VARIABLE) == "1"
     return Pkcs11Backend(module, label, pin, softhsm_conf=env.get("SOFTHSM2_CONF") or None, rsa_spare=spare)
 
@@ -409,28 +345,3 @@ def key_backend_from_env(env: Mapping[str, str], namespace: str) -> Pkcs11Backen
     """A :class:`Pkcs11Backend` from the token variables (keys are told apart by random ``CKA_ID``s,
     so the namespace is not needed in their labels)."""
     return backend_from_env(env)
-
-
-def signer_from_env(env: Mapping[str, str]) -> Pkcs11Signer:
-    """A signer over an existing key: the token variables plus ``AUDIT_SIGNING_PKCS11_KEY_LABEL``
-    (required), ``AUDIT_SIGNING_PKCS11_KEY_ID`` (hex ``CKA_ID``, when several keys share the label) and
-    ``AUDIT_SIGNING_ALG`` (default: from the key type; RSA gives rsa-sha256)."""
-    label = _required(env, "AUDIT_SIGNING_PKCS11_KEY_LABEL")
-    key_id = None
-    if env.get("AUDIT_SIGNING_PKCS11_KEY_ID"):
-        try:
-            key_id = bytes.fromhex(env["AUDIT_SIGNING_PKCS11_KEY_ID"])
-        except ValueError:
-            raise ConfigurationError("AUDIT_SIGNING_PKCS11_KEY_ID must be the key's CKA_ID in hex") from None
-    alg = None
-    if env.get("AUDIT_SIGNING_ALG"):
-        try:
-            alg = Algorithm.parse(env["AUDIT_SIGNING_ALG"])
-        except UnsupportedAlgorithm as exc:
-            raise ConfigurationError(f"AUDIT_SIGNING_ALG: {exc}") from None
-    backend = backend_from_env(env)
-    try:
-        return Pkcs11Signer(backend, label, alg, key_id)
-    except Exception:
-        backend.close()
-        raise

@@ -18,12 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from pytest_kmsconform.emulators.pkcs11 import softhsm
 from pytest_kmsconform.emulators.pkcs11.provider import PROVIDER
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
-from pytest_kmsconform.reference_impl.backends.pkcs11 import (
-    Pkcs11Backend,
-    _raw_point,
-    backend_from_env,
-    signer_from_env,
-)
+from pytest_kmsconform.reference_impl.backends.pkcs11 import Pkcs11Backend, _raw_point, backend_from_env
+from pytest_kmsconform.reference_impl.backends.pkcs11_signer import signer_from_env
 from pytest_kmsconform.reference_impl.backends.pkcs11_token import SPARE_LABEL
 from pytest_kmsconform.reference_impl.errors import (
     BackendError,
