@@ -11,8 +11,8 @@
   (:meth:`KeyVault.time_shift` moves the clock, as Lowkey Vault's time-shift API does).
 
 Every failure is a :class:`~.errors.KeyVaultError` with the service's status and codes. One lock
-guards the state, so a threaded server may call in from any thread. (Somewhat over 400 lines on
-purpose: every rule that reads or changes a vault's state stays in this one module.)
+guards the state, so a threaded server may call in from any thread. What a vault holds (keys,
+versions, attributes, decoded requests) is :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -21,87 +21,25 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import material
 from .errors import BadParameter, Conflict, Forbidden, KeyNotFound, not_found
-from .material import Curve, KeyOperation, KeyType, MaterialSource, PrivateKey, SignatureAlgorithm
+from .material import KeyOperation, KeyType, MaterialSource, PrivateKey, SignatureAlgorithm
 from .policy import DEFAULT_POLICY, RotationPolicy, rotation_due_at
-
-RECOVERABLE_DAYS = 90
-RECOVERY_LEVEL = "Recoverable+Purgeable"
-NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
-ENCRYPTION_ALGORITHMS = ("RSA-OAEP", "RSA-OAEP-256", "RSA1_5")
-
-
-def check_name(name: str) -> str:
-    if not 1 <= len(name) <= 127 or not set(name) <= NAME_CHARS:
-        raise BadParameter(f"The request URI contains an invalid name: {name}")
-    return name
-
-
-@dataclass
-class Attributes:
-    enabled: bool
-    created: int
-    updated: int
-    not_before: int | None = None
-    expires: int | None = None
-
-
-@dataclass
-class KeyVersion:
-    """One version: its material, operations, attributes and tags."""
-
-    name: str
-    version: str
-    kty: KeyType
-    private: PrivateKey
-    key_ops: tuple[KeyOperation, ...]
-    attributes: Attributes
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class KeyEntry:
-    name: str
-    versions: dict[str, KeyVersion] = field(default_factory=dict)
-    policy: RotationPolicy | None = None
-    deleted_date: int | None = None
-    scheduled_purge_date: int | None = None
-
-    @property
-    def latest(self) -> KeyVersion:
-        return next(reversed(self.versions.values()))
-
-
-@dataclass(frozen=True)
-class CreateSpec:
-    """A create request, already decoded: ``kty`` plus size or curve, operations, attributes, tags."""
-
-    kty: KeyType
-    size: int | None = None
-    curve: Curve | None = None
-    public_exponent: int | None = None
-    key_ops: tuple[KeyOperation, ...] | None = None
-    enabled: bool = True
-    not_before: int | None = None
-    expires: int | None = None
-    tags: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Update:
-    """A PATCH: ``None`` leaves a field as it is."""
-
-    key_ops: tuple[KeyOperation, ...] | None = None
-    enabled: bool | None = None
-    not_before: int | None = None
-    expires: int | None = None
-    tags: Mapping[str, str] | None = None
+from .records import (
+    ENCRYPTION_ALGORITHMS,
+    RECOVERABLE_DAYS,
+    Attributes,
+    CreateSpec,
+    KeyEntry,
+    KeyVersion,
+    Update,
+    check_name,
+)
 
 
 class KeyVault:

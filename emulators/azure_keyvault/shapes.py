@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from . import material
 from .errors import BadParameter, KeyVaultError
-from .models import RECOVERABLE_DAYS, RECOVERY_LEVEL, Attributes, KeyEntry, KeyVersion
+from .records import RECOVERABLE_DAYS, RECOVERY_LEVEL, Attributes, KeyEntry, KeyVersion
 
 BACKUP_PREFIX = b"kmsconform-akv-backup/1\n"
 

@@ -24,9 +24,10 @@ from typing import Any
 from . import shapes
 from .errors import BadParameter, EmulatorGap, KeyVaultError, MethodNotAllowed, NotFound, Unauthorized
 from .material import Curve, KeyOperation, KeyType, SignatureAlgorithm
-from .models import CreateSpec, KeyVault, Update
+from .models import KeyVault
 from .operations import operation_of
 from .policy import policy_from_json, policy_to_json
+from .records import CreateSpec, Update
 
 API_VERSIONS = frozenset(
     {"2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-01-01-preview"}

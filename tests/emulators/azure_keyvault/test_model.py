@@ -17,13 +17,14 @@ from pytest_kmsconform.emulators.azure_keyvault.material import (
     MaterialSource,
     SignatureAlgorithm,
 )
-from pytest_kmsconform.emulators.azure_keyvault.models import CreateSpec, KeyVault, Update
+from pytest_kmsconform.emulators.azure_keyvault.models import KeyVault
 from pytest_kmsconform.emulators.azure_keyvault.policy import (
     DAY,
     ActionType,
     parse_duration,
     policy_from_json,
 )
+from pytest_kmsconform.emulators.azure_keyvault.records import CreateSpec, Update
 
 T0 = 1_800_000_000
 EC = CreateSpec(KeyType.EC, curve=Curve.P256)
