@@ -188,8 +188,9 @@ def jwks_mutation_target(data: bytes) -> None:
 # -- signing proxy --------------------------------------------------------------------------------
 @functools.cache
 def _proxy_app() -> Any:
+    from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
     from pytest_kmsconform.emulators.signing_proxy.models import ProxyService
-    from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy, ProxyApp
+    from pytest_kmsconform.emulators.signing_proxy.responses import ProxyApp
     from pytest_kmsconform.reference_impl.algorithms import Algorithm
     from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
     from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner

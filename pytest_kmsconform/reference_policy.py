@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kmsconform.adapter import ImplSigner
+from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
 from pytest_kmsconform.emulators.signing_proxy.gate import PolicyGate
 from pytest_kmsconform.emulators.signing_proxy.policy_config import PolicyConfig, policy_from_mapping
 from pytest_kmsconform.emulators.signing_proxy.provider import serve_proxy
-from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.policy_client import PolicyClient
 from pytest_kmsconform.reference_impl.signature import Signature

@@ -19,9 +19,9 @@ from types import FrameType
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from .credentials import AuthPolicy
 from .errors import ProxyConfigError
 from .provider import run_proxy
-from .responses import AuthPolicy
 from .server import TlsConfig
 
 DEFAULT_PORT = 8081

@@ -24,12 +24,13 @@ from pytest_kmsconform.reference_impl.signer import Signer
 from pytest_kmsconform import __version__, kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
+from .credentials import AuthPolicy
 from .devcerts import make_dev_certs
 from .errors import ProxyConfigError
 from .gate import PolicyGate
 from .models import ProxyService
 from .policy_config import PolicyConfig, load_policy
-from .responses import AuthPolicy, ProxyApp
+from .responses import ProxyApp
 from .server import SigningProxyServer, TlsConfig
 from .signers import open_signer
 from .wire import DEFAULT_MAX_BODY

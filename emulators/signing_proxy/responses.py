@@ -1,13 +1,13 @@
 """Routes of the signing proxy: one handler per endpoint, turning wire values into model calls.
 
 :meth:`ProxyApp.respond` is the single entry point the transport calls with a request head and a
-body reader. Order of checks: route (404/405), credentials (401), media type (415), length
-(411/413), body (400), then the model; typed errors from the model are translated here, once.
+body reader. Order of checks: route (404/405), credentials (401, :mod:`.credentials`), media type
+(415), length (411/413), body (400), then the model; typed errors from the model are translated
+here, once.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +25,7 @@ from pytest_kmsconform.reference_impl.errors import (
 )
 
 from . import wire
+from .credentials import AuthPolicy, check_credential, presented_credential, unauthorized
 from .errors import AdminUnsupported, ErrorCode, WireError
 from .gate import PolicyGate
 from .models import ProxyService
@@ -42,65 +43,11 @@ MAX_REQUEST_ID = 128
 
 
 @dataclass(frozen=True)
-class AuthPolicy:
-    """Credentials: ``api_key`` guards signing and verification (``None``: open, dev only);
-    ``admin_key`` guards ``/admin/*`` (``None``: admin endpoints disabled)."""
-
-    api_key: str | None = None
-    admin_key: str | None = None
-
-
-@dataclass(frozen=True)
 class Route:
     handler: Handler
     auth: str
     fields: frozenset[str] = frozenset()
     """Members accepted in the JSON body; routes without fields take no body."""
-
-
-def _as_bytes(text: str) -> bytes:
-    # http.server decodes header values as latin-1; this restores the bytes that were sent.
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-
-
-def presented_credential(head: RequestHead) -> str | None:
-    """The key from ``X-API-Key`` or ``Authorization: Bearer``; two different keys are refused."""
-    api_key = head.header("x-api-key")
-    bearer: str | None = None
-    authorization = head.header("authorization")
-    if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise WireError(
-                ErrorCode.UNAUTHORIZED,
-                "Authorization must be 'Bearer <key>'",
-                headers={"WWW-Authenticate": "Bearer"},
-                close=True,
-            )
-        bearer = token.strip()
-    if api_key is not None and bearer is not None and not hmac.compare_digest(_as_bytes(api_key), _as_bytes(bearer)):
-        raise WireError(
-            ErrorCode.UNAUTHORIZED,
-            "X-API-Key and Authorization carry different keys",
-            headers={"WWW-Authenticate": "Bearer"},
-            close=True,
-        )
-    return api_key if api_key is not None else bearer
-
-
-def check_credential(head: RequestHead, expected: str) -> None:
-    presented = presented_credential(head)
-    # compare_digest on bytes: constant time in the length of the expected key.
-    if presented is None or not hmac.compare_digest(_as_bytes(presented), expected.encode("utf-8")):
-        raise WireError(
-            ErrorCode.UNAUTHORIZED,
-            "missing or wrong API key" if presented is None else "wrong key",
-            headers={"WWW-Authenticate": "Bearer"},
-            close=True,
-        )
 
 
 class ProxyApp:
@@ -221,12 +168,12 @@ class ProxyApp:
             try:
                 gate.authenticate(presented_credential(head))
             except PolicyDenied as exc:
-                raise _unauthorized(exc.message) from None
+                raise unauthorized(exc.message) from None
         elif route.auth == API and self.auth.api_key is not None:
             check_credential(head, self.auth.api_key)
         elif route.auth == ADMIN and gate is not None and gate.config.admin_token_sha256 is not None:
             if not gate.is_admin(presented_credential(head)):
-                raise _unauthorized("missing or wrong admin token")
+                raise unauthorized("missing or wrong admin token")
         elif route.auth == ADMIN:
             if self.auth.admin_key is None:
                 raise WireError(
@@ -321,7 +268,7 @@ class ProxyApp:
             try:
                 client = gate.authenticate(presented_credential(head))
             except PolicyDenied as exc:
-                raise _unauthorized(exc.message) from None
+                raise unauthorized(exc.message) from None
             body, request_id = self._body(head, read_body, route, request_id)
             if head.path == CANONICAL:
                 canonical = wire.parse_canonical(wire.require(body, "canonical"))
@@ -389,10 +336,6 @@ class ProxyApp:
     def admin_audit(self, head: RequestHead, body: dict[str, Any]) -> Response:
         gate = self._require_gate()
         return wire.json_response(200, {"records": gate.audit_records(), "jwks": gate.audit_jwks()})
-
-
-def _unauthorized(message: str) -> WireError:
-    return WireError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}, close=True)
 
 
 def _described(signature: Any, digest: bytes) -> Mapping[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
 from pytest_kmsconform.emulators.signing_proxy.models import ProxyService
-from pytest_kmsconform.emulators.signing_proxy.responses import ROUTES, AuthPolicy, ProxyApp
+from pytest_kmsconform.emulators.signing_proxy.responses import ROUTES, ProxyApp
 from pytest_kmsconform.emulators.signing_proxy.wire import RequestHead
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend

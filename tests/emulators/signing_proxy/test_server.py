@@ -411,7 +411,7 @@ def test_admin_bad_input(http: Any, path: str, body: dict[str, Any], key: str | 
 
 
 def test_admin_disabled_without_admin_key(http_for: Any) -> None:
-    from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy
+    from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
 
     with run_proxy({}, auth=AuthPolicy(api_key=API_KEY, admin_key=None)) as running:
         http = http_for(running.server.url)
@@ -421,7 +421,7 @@ def test_admin_disabled_without_admin_key(http_for: Any) -> None:
 
 
 def test_open_proxy_without_api_key(http_for: Any) -> None:
-    from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy
+    from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
 
     with run_proxy({}, auth=AuthPolicy(api_key=None, admin_key=ADMIN_KEY)) as running:
         assert (
@@ -491,8 +491,9 @@ def test_repeated_framing_or_credential_headers_are_refused(http: Any, extra: st
 def test_connection_limit_closes_extra_connections() -> None:
     import socket
 
+    from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
     from pytest_kmsconform.emulators.signing_proxy.models import ProxyService
-    from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy, ProxyApp
+    from pytest_kmsconform.emulators.signing_proxy.responses import ProxyApp
     from pytest_kmsconform.emulators.signing_proxy.server import SigningProxyServer
     from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
     from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
 from pytest_kmsconform.emulators.signing_proxy.devcerts import DevCerts, make_dev_certs
 from pytest_kmsconform.emulators.signing_proxy.provider import RunningProxy, run_proxy
-from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy
 from pytest_kmsconform.emulators.signing_proxy.server import TlsConfig
 from pytest_kmsconform.reference_impl.backends.signing_proxy import SigningProxySigner, signer_from_env
 from pytest_kmsconform.reference_impl.errors import BackendError, BackendErrorCode

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from pytest_kmsconform.emulators.signing_proxy import wire
+from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy, presented_credential
 from pytest_kmsconform.emulators.signing_proxy.errors import ErrorCode, WireError
 from pytest_kmsconform.emulators.signing_proxy.models import ProxyService
-from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy, ProxyApp, presented_credential
+from pytest_kmsconform.emulators.signing_proxy.responses import ProxyApp
 from pytest_kmsconform.emulators.signing_proxy.wire import RequestHead
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend

@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from pytest_kmsconform.emulators.signing_proxy.credentials import AuthPolicy
 from pytest_kmsconform.emulators.signing_proxy.models import ProxyService
 from pytest_kmsconform.emulators.signing_proxy.provider import PROVIDER, RunningProxy, run_proxy
-from pytest_kmsconform.emulators.signing_proxy.responses import AuthPolicy, ProxyApp
+from pytest_kmsconform.emulators.signing_proxy.responses import ProxyApp
 from pytest_kmsconform.emulators.signing_proxy.server import SigningProxyServer
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
