@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.algorithms import CLASSIC, ML_DSA, Algorithm
 
 ENTRY_POINT_GROUP: Final = "pytest_kmsconform.backends"
 
@@ -46,6 +46,10 @@ GCP_KMS: Final = "gcp-kms"
 AZURE_KEYVAULT: Final = "azure-keyvault"
 
 ALL_ALGORITHMS: Final = frozenset(Algorithm)
+CLASSIC_ALGORITHMS: Final = CLASSIC
+"""Contract version 1's five algorithms: the set of a kind that declares none. ML-DSA came later
+and is never assumed: a kind (or an implementation) offers it only by listing it."""
+WITH_ML_DSA: Final = CLASSIC | ML_DSA
 
 Ref = str
 """A lazy reference ``"package.module:attribute"``, imported by :func:`resolve` on first use."""
@@ -132,9 +136,10 @@ class BackendKind:
 
     :param name: the kind's name (also the name of its default backend, when it has one).
     :param description: one line for listings.
-    :param algorithms: algorithms it can sign with; a backend x algorithm pair outside it is never generated,
-        unless the backend's provider lists the algorithm in ``unsupported_algorithms`` (name -> reason):
-        those pairs are reported not applicable with the reason.
+    :param algorithms: algorithms it can sign with (default: :data:`CLASSIC_ALGORITHMS`, never ML-DSA);
+        a backend x algorithm pair outside it is never generated, unless the backend's provider lists the
+        algorithm in ``unsupported_algorithms`` (name -> reason): those pairs are reported not applicable
+        with the reason. A backend of the kind that cannot do one of these algorithms declares it there.
     :param backends: its backends, the default one first.
     :param key_backend: the reference key backend that serves it, or ``None`` when the signer is
         not a key ring over a ``KeyBackend`` (the signing proxy holds its own keys).
@@ -148,7 +153,7 @@ class BackendKind:
 
     name: str
     description: str
-    algorithms: frozenset[Algorithm] = ALL_ALGORITHMS
+    algorithms: frozenset[Algorithm] = CLASSIC_ALGORITHMS
     backends: tuple[Backend, ...] = ()
     key_backend: KeyBackendSource | None = None
     selection: EnvSelection | None = None
@@ -171,6 +176,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=AWS_KMS,
         description="AWS KMS (moto with kmsconform's fidelity layer, LocalStack, or the real service)",
+        algorithms=CLASSIC_ALGORITHMS,  # STAGE
         backends=(
             Backend(AWS_KMS, _ref("emulators.aws_kms.provider", "PROVIDER")),
             Backend("localstack", _ref("emulators.aws_kms.localstack", "PROVIDER")),
@@ -192,6 +198,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=SIGNING_PROXY,
         description="a signing proxy speaking seed 001's API (the reference proxy here)",
+        algorithms=WITH_ML_DSA,  # a key ring over any backend: what the wrapped backend signs with
         backends=(Backend(SIGNING_PROXY, _ref("emulators.signing_proxy.provider", "PROVIDER")),),
         selection=EnvSelection(
             variables=("SIGNING_PROXY_URL",),
@@ -206,6 +213,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=VAULT,
         description="HashiCorp Vault / OpenBao Transit",
+        algorithms=CLASSIC_ALGORITHMS,  # STAGE
         backends=(
             Backend(VAULT, _ref("emulators.vault", "PROVIDER")),
             Backend("vault-container", _ref("emulators.vault", "CONTAINER_PROVIDER")),
@@ -224,6 +232,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=YUBIHSM,
         description="YubiHSM 2 (the simulator behind a connector shim, or a device behind yubihsm-connector)",
+        algorithms=CLASSIC_ALGORITHMS,  # YubiHSM 2 (firmware 2.4, simulated 2.5) has no ML-DSA
         backends=(
             Backend(YUBIHSM, _ref("emulators.yubihsm.provider", "PROVIDER")),
             Backend("yubihsm-connector", _ref("emulators.yubihsm.provider", "CONNECTOR_PROVIDER")),
@@ -244,6 +253,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=GCP_KMS,
         description="Google Cloud KMS (kmsconform's emulator: REST and gRPC fronts over one model)",
+        algorithms=CLASSIC_ALGORITHMS,  # STAGE
         backends=(Backend(GCP_KMS, _ref("emulators.gcp_kms.provider", "PROVIDER")),),
         key_backend=KeyBackendSource(_ref("reference_impl.backends.gcp_kms", "key_backend_from_env")),
         selection=EnvSelection(
@@ -295,6 +305,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=LOCAL,
         description="local-key fallback: keys in the signer's memory",
+        algorithms=WITH_ML_DSA,
         backends=(Backend(LOCAL, _ref("emulators.local", "PROVIDER")),),
         key_backend=KeyBackendSource(_ref("reference_impl.backends.local", "key_backend_from_env")),
         selection=EnvSelection(
@@ -478,9 +489,9 @@ def backends() -> dict[str, tuple[Backend, str]]:
 
 
 def algorithms(kind: str) -> frozenset[Algorithm]:
-    """Algorithms of ``kind``; an unknown kind is tried with every algorithm."""
+    """Algorithms of ``kind``; an unknown kind is tried with contract version 1's five (never ML-DSA)."""
     found = find(kind)
-    return found.algorithms if found is not None else ALL_ALGORITHMS
+    return found.algorithms if found is not None else CLASSIC_ALGORITHMS
 
 
 def dedicated(kind: str) -> bool:
