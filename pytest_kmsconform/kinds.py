@@ -176,7 +176,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=AWS_KMS,
         description="AWS KMS (moto with kmsconform's fidelity layer, LocalStack, or the real service)",
-        algorithms=CLASSIC_ALGORITHMS,  # STAGE
+        algorithms=WITH_ML_DSA,  # ML_DSA_44/65/87 since 2025-06; LocalStack declares them unsupported
         backends=(
             Backend(AWS_KMS, _ref("emulators.aws_kms.provider", "PROVIDER")),
             Backend("localstack", _ref("emulators.aws_kms.localstack", "PROVIDER")),
