@@ -213,7 +213,8 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=VAULT,
         description="HashiCorp Vault / OpenBao Transit",
-        algorithms=CLASSIC_ALGORITHMS,  # STAGE
+        # mldsa-44/65/87: OpenBao >= 2.7 and Vault Enterprise; the Vault CE container declares them unsupported
+        algorithms=WITH_ML_DSA,
         backends=(
             Backend(VAULT, _ref("emulators.vault", "PROVIDER")),
             Backend("vault-container", _ref("emulators.vault", "CONTAINER_PROVIDER")),
