@@ -254,7 +254,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=GCP_KMS,
         description="Google Cloud KMS (kmsconform's emulator: REST and gRPC fronts over one model)",
-        algorithms=CLASSIC_ALGORITHMS,  # STAGE
+        algorithms=WITH_ML_DSA,  # PQ_SIGN_ML_DSA_44/65/87
         backends=(Backend(GCP_KMS, _ref("emulators.gcp_kms.provider", "PROVIDER")),),
         key_backend=KeyBackendSource(_ref("reference_impl.backends.gcp_kms", "key_backend_from_env")),
         selection=EnvSelection(
