@@ -290,6 +290,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=PKCS11,
         description="a PKCS#11 token (a real SoftHSM2 token made for the run, or any module, e.g. an HSM's)",
+        algorithms=CLASSIC_ALGORITHMS,  # SoftHSM2 2.6 has no ML-DSA (PKCS#11 3.2's CKM_ML_DSA is newer)
         backends=(
             Backend(PKCS11, _ref("emulators.pkcs11.provider", "PROVIDER")),
             Backend("pkcs11-module", _ref("emulators.pkcs11.provider", "MODULE_PROVIDER")),
