@@ -72,7 +72,8 @@ def test_ml_dsa_external_mu_signs_what_raw_signs(
     ML-DSA over the digest (AWS: "the same as the RAW ones"): the two modes are interchangeable."""
     if alg in supports:
         pytest.skip(f"{handle.name} cannot do {alg.value}: {supports[alg]}")
-    raw = key_backend_from_handle(handle)
+    raw = aws_kms_from_handle(handle)
+    assert isinstance(raw, AwsKmsBackend)
     mu = AwsKmsBackend(raw.client, namespace=handle.namespace, ml_dsa_message_type="EXTERNAL_MU")
     key = raw.create_key(alg, f"mu-{alg.value}", None)
     public = raw.public_key(key)
