@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 # benchmark name -> (module, {mode: size argument})
 BENCHMARKS: dict[str, tuple[str, dict[str, int]]] = {
     "archive": ("bench_archive", {"quick": 10_000, "default": 100_000, "full": 1_000_000}),
+    "archive-ml-dsa": ("bench_archive_ml_dsa", {"quick": 2_000, "default": 20_000, "full": 100_000}),
     "append": ("bench_append", {"quick": 1_000, "default": 5_000, "full": 20_000}),
     "backends": ("bench_backends", {"quick": 50, "default": 300, "full": 1_000}),
     "startup": ("bench_startup", {"quick": 1, "default": 3, "full": 5}),

@@ -49,10 +49,12 @@ class Capability(enum.StrEnum):
 
 
 ALL_ALGORITHMS = kinds.ALL_ALGORITHMS
+CLASSIC_ALGORITHMS = kinds.CLASSIC_ALGORITHMS
 
 
 def backend_algorithms(kind: str) -> frozenset[Algorithm]:
-    """Algorithms of a backend kind (:mod:`pytest_kmsconform.kinds`); unknown kinds are tried with every algorithm."""
+    """Algorithms of a backend kind (:mod:`pytest_kmsconform.kinds`); unknown kinds are tried with the five
+    algorithms of contract version 1."""
     return kinds.algorithms(kind)
 
 
@@ -66,20 +68,21 @@ class Capabilities:
     """What an implementation declares.
 
     :param features: the :class:`Capability` members it offers.
-    :param algorithms: algorithms its signers and verifiers handle.
+    :param algorithms: algorithms its signers and verifiers handle (default: contract version 1's five;
+        ML-DSA is offered only by listing it).
     :param backends: backend kinds (:mod:`pytest_kmsconform.kinds`) its signer factory accepts
         (default: every registered kind).
     """
 
     features: frozenset[Capability]
-    algorithms: frozenset[Algorithm] = ALL_ALGORITHMS
+    algorithms: frozenset[Algorithm] = CLASSIC_ALGORITHMS
     backends: frozenset[str] = field(default_factory=every_kind)
 
     @classmethod
     def of(
         cls,
         features: Iterable[Capability | str],
-        algorithms: Iterable[Algorithm | str] = ALL_ALGORITHMS,
+        algorithms: Iterable[Algorithm | str] = CLASSIC_ALGORITHMS,
         backends: Iterable[str] | None = None,
     ) -> Capabilities:
         """Build from names; unknown names raise ``ValueError`` listing the known ones."""

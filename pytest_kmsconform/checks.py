@@ -11,7 +11,7 @@ Every conformance check is a test function carrying exactly one marker::
 * ``scope="backend"``: one instance per selected backend x algorithm the backend kind supports
   (:attr:`pytest_kmsconform.kinds.BackendKind.algorithms`); ``"alg"``: one per algorithm,
   no backend; ``"none"``: a single instance (or the test's own ``parametrize``).
-* ``algs``: ``all``, ``asymmetric`` or ``symmetric``.
+* ``algs``: ``all``, ``asymmetric``, ``symmetric`` or ``ml-dsa`` (the FIPS 204 parameter sets).
 * ``kinds``: backend kinds a ``backend`` check is limited to (default: every kind); when no backend
   of those kinds is selected the check has one instance without a backend, which it skips.
 * A check whose ``requires`` (or backend kind / algorithm) the implementation did not declare is
@@ -45,6 +45,7 @@ MARKER = "kmsconform_check"
 
 SUITES: dict[str, str] = {
     "SIG": "signing",
+    "PQ": "postquantum",
     "ROT": "rotation",
     "REV": "revocation",
     "AUD": "audit",
@@ -81,6 +82,7 @@ _ALG_FILTERS: dict[str, frozenset[Algorithm]] = {
     "all": frozenset(Algorithm),
     "asymmetric": frozenset(a for a in Algorithm if not a.is_symmetric),
     "symmetric": frozenset(a for a in Algorithm if a.is_symmetric),
+    "ml-dsa": frozenset(a for a in Algorithm if a.is_ml_dsa),
 }
 _SCOPES = ("backend", "alg", "none")
 

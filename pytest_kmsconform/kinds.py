@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.algorithms import CLASSIC, ML_DSA, Algorithm
 
 ENTRY_POINT_GROUP: Final = "pytest_kmsconform.backends"
 
@@ -46,6 +46,10 @@ GCP_KMS: Final = "gcp-kms"
 AZURE_KEYVAULT: Final = "azure-keyvault"
 
 ALL_ALGORITHMS: Final = frozenset(Algorithm)
+CLASSIC_ALGORITHMS: Final = CLASSIC
+"""Contract version 1's five algorithms: the set of a kind that declares none. ML-DSA came later
+and is never assumed: a kind (or an implementation) offers it only by listing it."""
+WITH_ML_DSA: Final = CLASSIC | ML_DSA
 
 Ref = str
 """A lazy reference ``"package.module:attribute"``, imported by :func:`resolve` on first use."""
@@ -135,9 +139,10 @@ class BackendKind:
 
     :param name: the kind's name (also the name of its default backend, when it has one).
     :param description: one line for listings.
-    :param algorithms: algorithms it can sign with; a backend x algorithm pair outside it is never generated,
-        unless the backend's provider lists the algorithm in ``unsupported_algorithms`` (name -> reason):
-        those pairs are reported not applicable with the reason.
+    :param algorithms: algorithms it can sign with (default: :data:`CLASSIC_ALGORITHMS`, never ML-DSA);
+        a backend x algorithm pair outside it is never generated, unless the backend's provider lists the
+        algorithm in ``unsupported_algorithms`` (name -> reason): those pairs are reported not applicable
+        with the reason. A backend of the kind that cannot do one of these algorithms declares it there.
     :param backends: its backends, the default one first.
     :param key_backend: the reference key backend that serves it, or ``None`` when the signer is
         not a key ring over a ``KeyBackend`` (the signing proxy holds its own keys).
@@ -151,7 +156,7 @@ class BackendKind:
 
     name: str
     description: str
-    algorithms: frozenset[Algorithm] = ALL_ALGORITHMS
+    algorithms: frozenset[Algorithm] = CLASSIC_ALGORITHMS
     backends: tuple[Backend, ...] = ()
     key_backend: KeyBackendSource | None = None
     selection: EnvSelection | None = None
@@ -174,6 +179,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=AWS_KMS,
         description="AWS KMS (moto with kmsconform's fidelity layer, LocalStack, or the real service)",
+        algorithms=WITH_ML_DSA,  # ML_DSA_44/65/87 since 2025-06; LocalStack declares them unsupported
         backends=(
             Backend(AWS_KMS, _ref("emulators.aws_kms.provider", "PROVIDER")),
             Backend("localstack", _ref("emulators.aws_kms.localstack", "PROVIDER")),
@@ -195,6 +201,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=SIGNING_PROXY,
         description="a signing proxy speaking seed 001's API (the reference proxy here)",
+        algorithms=WITH_ML_DSA,  # a key ring over any backend: what the wrapped backend signs with
         backends=(Backend(SIGNING_PROXY, _ref("emulators.signing_proxy.provider", "PROVIDER")),),
         selection=EnvSelection(
             variables=("SIGNING_PROXY_URL",),
@@ -209,6 +216,8 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=VAULT,
         description="HashiCorp Vault / OpenBao Transit",
+        # mldsa-44/65/87: OpenBao >= 2.7 and Vault Enterprise; the Vault CE container declares them unsupported
+        algorithms=WITH_ML_DSA,
         backends=(
             Backend(VAULT, _ref("emulators.vault", "PROVIDER")),
             Backend("vault-container", _ref("emulators.vault", "CONTAINER_PROVIDER")),
@@ -227,6 +236,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=YUBIHSM,
         description="YubiHSM 2 (the simulator behind a connector shim, or a device behind yubihsm-connector)",
+        algorithms=CLASSIC_ALGORITHMS,  # YubiHSM 2 (firmware 2.4, simulated 2.5) has no ML-DSA
         backends=(
             Backend(YUBIHSM, _ref("emulators.yubihsm.provider", "PROVIDER")),
             Backend("yubihsm-connector", _ref("emulators.yubihsm.provider", "CONNECTOR_PROVIDER")),
@@ -247,6 +257,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=GCP_KMS,
         description="Google Cloud KMS (kmsconform's emulator: REST and gRPC fronts over one model)",
+        algorithms=WITH_ML_DSA,  # PQ_SIGN_ML_DSA_44/65/87
         backends=(Backend(GCP_KMS, _ref("emulators.gcp_kms.provider", "PROVIDER")),),
         key_backend=KeyBackendSource(_ref("reference_impl.backends.gcp_kms", "key_backend_from_env")),
         selection=EnvSelection(
@@ -284,6 +295,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=PKCS11,
         description="a PKCS#11 token (a real SoftHSM2 token made for the run, or any module, e.g. an HSM's)",
+        algorithms=CLASSIC_ALGORITHMS,  # SoftHSM2 2.6 has no ML-DSA (PKCS#11 3.2's CKM_ML_DSA is newer)
         backends=(
             Backend(PKCS11, _ref("emulators.pkcs11.provider", "PROVIDER")),
             Backend("pkcs11-module", _ref("emulators.pkcs11.provider", "MODULE_PROVIDER")),
@@ -300,6 +312,7 @@ BUILTIN: Final[tuple[BackendKind, ...]] = (
     BackendKind(
         name=LOCAL,
         description="local-key fallback: keys in the signer's memory",
+        algorithms=WITH_ML_DSA,
         backends=(Backend(LOCAL, _ref("emulators.local", "PROVIDER")),),
         key_backend=KeyBackendSource(_ref("reference_impl.backends.local", "key_backend_from_env")),
         selection=EnvSelection(
@@ -483,9 +496,9 @@ def backends() -> dict[str, tuple[Backend, str]]:
 
 
 def algorithms(kind: str) -> frozenset[Algorithm]:
-    """Algorithms of ``kind``; an unknown kind is tried with every algorithm."""
+    """Algorithms of ``kind``; an unknown kind is tried with contract version 1's five (never ML-DSA)."""
     found = find(kind)
-    return found.algorithms if found is not None else ALL_ALGORITHMS
+    return found.algorithms if found is not None else CLASSIC_ALGORITHMS
 
 
 def dedicated(kind: str) -> bool:

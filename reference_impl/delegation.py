@@ -47,7 +47,7 @@ FIELDS = frozenset(
     }
 )
 CERT_ALGORITHMS = frozenset(a for a in Algorithm if not a.is_symmetric)
-KEY_MEMBERS = frozenset({"kty", "crv", "x", "y", "n", "e", "kid", "alg"})
+KEY_MEMBERS = frozenset({"kty", "crv", "x", "y", "n", "e", "pub", "kid", "alg"})  # pub: RFC 9964 AKP (ML-DSA)
 
 
 class ChainCode(enum.StrEnum):
@@ -127,7 +127,7 @@ def cert_digest(cert: Mapping[str, Any]) -> str:
 
 
 def key_thumbprint(jwk: Mapping[str, Any]) -> str:
-    return jwk_thumbprint({k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y", "n", "e")})
+    return jwk_thumbprint({k: v for k, v in jwk.items() if k in KEY_MEMBERS - {"kid"}})
 
 
 def covers(granted: Iterable[str], capability: str) -> bool:

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .backends.aws_kms import call
 from .errors import BackendError, KmsConformError
+from .primitives import MlDsaPrivateKey
 
 FORMAT = b"kmsconform-envelope/1"
 NONCE_BYTES = 12
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS enclave_master_keys (
 )
 """
 
-SealablePrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+SealablePrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | MlDsaPrivateKey
 
 
 class TamperReason(enum.Enum):

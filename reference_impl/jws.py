@@ -15,15 +15,27 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from .algorithms import ML_DSA
 from .errors import InvalidSignature, KeyFormatError
 from .jwk import jwk_to_public_key, public_key_to_jwk
 from .signature import b64url_decode, b64url_encode
 
-_THUMBPRINT_MEMBERS = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+_JOSE_ML_DSA = {alg.value: alg.jose_alg for alg in ML_DSA}
+_THUMBPRINT_MEMBERS = {
+    "OKP": ("crv", "kty", "x"),
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "AKP": ("alg", "kty", "pub"),  # RFC 9964: alg names the parameter set, so it is required
+}
 
 
 def jwk_thumbprint(jwk: dict[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url without padding."""
+    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url without padding.
+
+    For an RFC 9964 AKP member the required ``alg`` is the JOSE name (``ML-DSA-65``); a contract
+    name (``ml-dsa-65``, what kmsconform key sets carry) is hashed as its JOSE name, so the
+    thumbprint is the one any RFC 9964 implementation computes for the same key.
+    """
     if not isinstance(jwk, dict):
         raise KeyFormatError("a JWK must be a JSON object")
     members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
@@ -35,6 +47,8 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
         if not isinstance(value, str):
             raise KeyFormatError(f"JWK member {name!r} must be a string")
         required[name] = value
+    if required.get("kty") == "AKP":
+        required["alg"] = _JOSE_ML_DSA.get(required["alg"], required["alg"])
     text = json.dumps(required, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     return b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())
 

@@ -31,6 +31,10 @@ OTHER_ALG: dict[Algorithm, Algorithm] = {
     Algorithm.RSA_SHA256: Algorithm.RSA_PSS_SHA256,
     Algorithm.RSA_PSS_SHA256: Algorithm.RSA_SHA256,
     Algorithm.HMAC_SHA256: Algorithm.ED25519,
+    # another ML-DSA parameter set: a verifier that checks only the family ("ml-dsa") is fooled
+    Algorithm.ML_DSA_44: Algorithm.ML_DSA_65,
+    Algorithm.ML_DSA_65: Algorithm.ML_DSA_44,
+    Algorithm.ML_DSA_87: Algorithm.ML_DSA_65,
 }
 """For the changed-alg check: a different algorithm a verifier could be fooled into using."""
 
@@ -125,7 +129,7 @@ def member_time(member: Mapping[str, Any], name: str) -> datetime | None:
     return parse_time(value) if isinstance(value, str) else None
 
 
-PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth")
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth", "priv", "seed")  # RFC 7518 section 6, RFC 9964
 
 
 def secret_members(jwks: Mapping[str, Any]) -> list[str]:

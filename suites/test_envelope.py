@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der, private_key_pem, public_key_pem
 from pytest_kmsconform.reference_impl.primitives import (
+    MlDsaPrivateKey,
+    MlDsaPublicKey,
     PrivateKey,
     PublicKey,
     generate_private_key,
@@ -179,6 +181,8 @@ def secret_encodings(key: PrivateKey) -> dict[str, bytes]:
         numbers = key.private_numbers()
         for name, value in (("d", numbers.d), ("p", numbers.p), ("q", numbers.q)):
             found[f"RSA {name}"] = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    elif isinstance(key, MlDsaPrivateKey):
+        found["raw ML-DSA seed"] = key.private_bytes_raw()  # FIPS 204 xi: the whole private key
     return found
 
 
@@ -216,7 +220,7 @@ def test_generated_key_survives_restart(envelope: Envelope) -> None:
         public_pem = first.generate(5, envelope.alg)
     envelope.close(first)
     public = serialization.load_pem_public_key(public_pem)
-    assert isinstance(public, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+    assert isinstance(public, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey | MlDsaPublicKey)
     store = envelope.open()
     with implementation_calls("load(5) after a restart"):
         loaded = store.load(5)

@@ -71,16 +71,13 @@ class CryptoOps(KeyStore):
             raise _enum_error(message_type, "messageType", sorted(keys.MESSAGE_TYPES))
         if algorithm not in (key.signing_algorithms or []):
             raise InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
-        if message_type == "EXTERNAL_MU":
+        if message_type == "EXTERNAL_MU" and key.key_spec not in keys.ML_DSA_SPECS:
             raise InvalidKeyUsageException(
                 f"Message type EXTERNAL_MU is only valid for ML-DSA keys, not {key.key_spec}."
             )
-        if (algorithm == "ED25519_SHA_512" and message_type != "RAW") or (
-            algorithm == "ED25519_PH_SHA_512" and message_type != "DIGEST"
-        ):
-            raise ValidationException(
-                f"Message type {message_type} is incompatible with signing algorithm {algorithm}."
-            )
+        refused = keys.message_type_error(key.key_spec, algorithm, message_type, message)
+        if refused is not None:
+            raise ValidationException(refused)
         if not message:
             raise ValidationException(
                 "1 validation error detected: Value at 'message' failed to satisfy constraint: "

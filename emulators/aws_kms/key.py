@@ -67,7 +67,7 @@ def allowed_usages(key_spec: str) -> tuple[str, ...]:
         return (ENCRYPT_DECRYPT, SIGN_VERIFY)
     if key_spec in keys.KEY_AGREEMENT_SPECS:
         return (SIGN_VERIFY, KEY_AGREEMENT)
-    if key_spec in keys.EC_SPECS or key_spec == keys.ED25519_SPEC:
+    if key_spec in keys.EC_SPECS or key_spec == keys.ED25519_SPEC or key_spec in keys.ML_DSA_SPECS:
         return (SIGN_VERIFY,)
     if key_spec in keys.HMAC_SPECS:
         return (GENERATE_VERIFY_MAC,)

@@ -1,6 +1,7 @@
 """Key specs, algorithms and key material of the fidelity layer (no moto, no wire).
 
-The tables are AWS KMS's (API reference, 2025-11 and later, with ``ECC_NIST_EDWARDS25519``).
+The tables are AWS KMS's (API reference, 2025-11 and later, with ``ECC_NIST_EDWARDS25519`` and the
+ML-DSA key specs of 2025-06).
 Material is random, or derived from a seed and the key id when the emulator is seeded, so a
 seeded run reproduces the same public keys and (for Ed25519, RSA PKCS#1 v1.5 and HMAC) the
 same signatures.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 
 from . import ed25519ph
 
@@ -29,6 +30,14 @@ EC_SPECS: dict[str, Callable[[], ec.EllipticCurve]] = {
     "ECC_SECG_P256K1": ec.SECP256K1,
 }
 ED25519_SPEC = "ECC_NIST_EDWARDS25519"
+MlDsaPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
+ML_DSA_SPECS: dict[str, type[MlDsaPrivateKey]] = {
+    "ML_DSA_44": mldsa.MLDSA44PrivateKey,
+    "ML_DSA_65": mldsa.MLDSA65PrivateKey,
+    "ML_DSA_87": mldsa.MLDSA87PrivateKey,
+}
+ML_DSA_SIGNING = ["ML_DSA_SHAKE_256"]
+ML_DSA_MU_BYTES = 64  # EXTERNAL_MU: "the length of the Message value must be 64 bytes"
 HMAC_SPECS = {
     "HMAC_224": "HMAC_SHA_224",
     "HMAC_256": "HMAC_SHA_256",
@@ -41,9 +50,9 @@ SYMMETRIC_SPEC = "SYMMETRIC_DEFAULT"
 KEY_AGREEMENT_SPECS = frozenset({"ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"})
 RSA_ENCRYPTION = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
 DATA_KEY_PAIR_SPECS = frozenset([*RSA_SPECS, *EC_SPECS, "ECC_NIST_EDWARDS25519"])
-EMULATED_SPECS = frozenset([*RSA_SPECS, *EC_SPECS, ED25519_SPEC, *HMAC_SPECS, SYMMETRIC_SPEC])
+EMULATED_SPECS = frozenset([*RSA_SPECS, *EC_SPECS, ED25519_SPEC, *ML_DSA_SPECS, *HMAC_SPECS, SYMMETRIC_SPEC])
 # Real KMS key specs this emulator does not model; CreateKey raises EmulatorGap for them.
-GAP_SPECS = frozenset({"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS448"})
+GAP_SPECS = frozenset({"SM2", "ECC_NIST_EDWARDS448"})
 
 RSA_SIGNING = [  # AWS's order
     "RSASSA_PKCS1_V1_5_SHA_256",
@@ -60,7 +69,9 @@ EC_SIGNING = {
     "ECC_SECG_P256K1": ["ECDSA_SHA_256"],
 }
 ED25519_SIGNING = ["ED25519_SHA_512", "ED25519_PH_SHA_512"]
-ALL_SIGNING = frozenset([*RSA_SIGNING, "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", *ED25519_SIGNING, "SM2DSA"])
+ALL_SIGNING = frozenset(
+    [*RSA_SIGNING, "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", *ED25519_SIGNING, *ML_DSA_SIGNING, "SM2DSA"]
+)
 ALL_MAC = frozenset(HMAC_SPECS.values())
 MESSAGE_TYPES = frozenset({"RAW", "DIGEST", "EXTERNAL_MU"})
 RAW_MESSAGE_MAX = 4096
@@ -84,11 +95,35 @@ def signing_algorithms(key_spec: str) -> list[str]:
         return list(EC_SIGNING[key_spec])
     if key_spec == ED25519_SPEC:
         return list(ED25519_SIGNING)
+    if key_spec in ML_DSA_SPECS:
+        return list(ML_DSA_SIGNING)
     return []
 
 
 def is_asymmetric(key_spec: str) -> bool:
-    return key_spec in RSA_SPECS or key_spec in EC_SPECS or key_spec == ED25519_SPEC
+    return key_spec in RSA_SPECS or key_spec in EC_SPECS or key_spec == ED25519_SPEC or key_spec in ML_DSA_SPECS
+
+
+def message_type_error(key_spec: str, signing_algorithm: str, message_type: str, message: bytes) -> str | None:
+    """The ``ValidationException`` message AWS gives for a message type this key cannot take, or ``None``.
+
+    ML-DSA (AWS KMS developer guide, "ML-DSA keys in AWS KMS"): ``RAW`` (pure ML-DSA, empty
+    context, 1..4096 bytes) or ``EXTERNAL_MU`` (the 64-byte FIPS 204 mu); ``DIGEST`` is refused
+    ("Message type DIGEST is incompatible with key spec ML_DSA_44.", recorded from real AWS in
+    floci #3025). ``EXTERNAL_MU`` on any other key spec is handled by the caller (InvalidKeyUsage).
+    Ed25519: ``ED25519_SHA_512`` takes RAW only, ``ED25519_PH_SHA_512`` DIGEST only.
+    """
+    if key_spec in ML_DSA_SPECS:
+        if message_type == "DIGEST":
+            return f"Message type DIGEST is incompatible with key spec {key_spec}."
+        if message_type == "EXTERNAL_MU" and len(message) != ML_DSA_MU_BYTES:
+            return f"Message of type EXTERNAL_MU must be {ML_DSA_MU_BYTES} bytes long."
+        return None
+    if (signing_algorithm == "ED25519_SHA_512" and message_type != "RAW") or (
+        signing_algorithm == "ED25519_PH_SHA_512" and message_type != "DIGEST"
+    ):
+        return f"Message type {message_type} is incompatible with signing algorithm {signing_algorithm}."
+    return None
 
 
 # -- deterministic derivation -------------------------------------------------------------------
@@ -175,7 +210,7 @@ class AsymmetricMaterial:
     """The private half of an asymmetric KMS key. ``sign``/``verify`` take an already checked message."""
 
     key_spec: str
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | MlDsaPrivateKey
 
     def public_key_der(self) -> bytes:
         """DER SubjectPublicKeyInfo, as GetPublicKey returns it (44 bytes for Ed25519)."""
@@ -212,6 +247,9 @@ class AsymmetricMaterial:
 
     def sign(self, message: bytes, signing_algorithm: str, message_type: str) -> bytes:
         key = self.private
+        if isinstance(key, MlDsaPrivateKey):
+            # RAW: pure ML-DSA over the message with an empty context; EXTERNAL_MU: the message is mu
+            return key.sign_mu(message) if message_type == "EXTERNAL_MU" else key.sign(message, b"")
         if isinstance(key, ed25519.Ed25519PrivateKey):
             if signing_algorithm == "ED25519_PH_SHA_512":
                 return ed25519ph.sign(self._ed_seed(), message)
@@ -227,6 +265,13 @@ class AsymmetricMaterial:
     def verify(self, message: bytes, signature: bytes, signing_algorithm: str, message_type: str) -> bool:
         public = self.private.public_key()
         try:
+            if isinstance(self.private, MlDsaPrivateKey):
+                ml_public = self.private.public_key()
+                if message_type == "EXTERNAL_MU":
+                    ml_public.verify_mu(signature, message)
+                else:
+                    ml_public.verify(signature, message, b"")
+                return True
             if isinstance(public, ed25519.Ed25519PublicKey):
                 if signing_algorithm == "ED25519_PH_SHA_512":
                     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -269,7 +314,7 @@ def _rsa_padding(signing_algorithm: str) -> padding.AsymmetricPadding:
 def new_asymmetric(key_spec: str, seed: bytes | None, key_id: str) -> AsymmetricMaterial:
     """Fresh material for an asymmetric spec; derived from ``seed`` and ``key_id`` when seeded."""
     stream = Stream(seed, f"kmsconform-aws-kms/{key_spec}/{key_id}") if seed is not None else None
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | MlDsaPrivateKey
     if key_spec in RSA_SPECS:
         bits = RSA_SPECS[key_spec]
         private = (
@@ -286,6 +331,10 @@ def new_asymmetric(key_spec: str, seed: bytes | None, key_id: str) -> Asymmetric
             if stream
             else ed25519.Ed25519PrivateKey.generate()
         )
+    elif key_spec in ML_DSA_SPECS:
+        kind = ML_DSA_SPECS[key_spec]
+        # seeded: the FIPS 204 32-byte seed from the stream; signatures stay hedged (randomized), as AWS's
+        private = kind.from_seed_bytes(stream.read(32)) if stream else kind.generate()
     else:
         raise ValueError(f"{key_spec} is not an asymmetric key spec")
     return AsymmetricMaterial(key_spec, private)

@@ -10,7 +10,8 @@ module per concern (all pure: bytes in, typed errors of :mod:`.errors` out; the 
 * :mod:`.importing` -- imported key material (``Origin=EXTERNAL``);
 * :mod:`.key` / :mod:`.keys` / :mod:`.ciphertext` -- the key record, key material, ciphertext blobs.
 
-Known gaps (custom key stores, ML-DSA/ML-KEM/SM2, policies not enforced, ...) are listed in
+ML-DSA (``ML_DSA_44/65/87``, ``ML_DSA_SHAKE_256``, RAW or EXTERNAL_MU) is in :mod:`.keys` and
+:mod:`.crypto_ops`. Known gaps (custom key stores, ML-KEM/SM2, policies not enforced, ...) are listed in
 ``docs/emulators/aws-kms.md``.
 """
 

@@ -25,6 +25,15 @@ from .openbao import OpenBaoServer, bao_binary
 DEFAULT_MOUNT = "transit"
 VAULT_IMAGE = "hashicorp/vault:1.19.5"
 """Pinned: ``latest`` moves to new majors, and Transit's Ed25519 rules changed in 1.19."""
+_NO_ML_DSA_CE = (
+    "HashiCorp Vault Community Edition has no ML-DSA Transit key types (Enterprise only; OpenBao has "
+    "mldsa-44/65/87 since 2.7.0, PR openbao/openbao#3909)"
+)
+CE_UNSUPPORTED: dict[str, str] = {f"ml-dsa-{n}": _NO_ML_DSA_CE for n in (44, 65, 87)}
+EXTERNAL_UNSUPPORTED: dict[str, str] = {
+    f"ml-dsa-{n}": f"vault-external may be Vault CE: {_NO_ML_DSA_CE}; the embedded OpenBao (vault) certifies ML-DSA"
+    for n in (44, 65, 87)
+}
 KNOWN_OPTIONS = frozenset({"mount", "image"})
 
 
@@ -100,6 +109,11 @@ class VaultContainerProvider:
     embedded: bool = False
     container: bool = True  # in the default run where Docker answers; else listed as skipped
 
+    @property
+    def unsupported_algorithms(self) -> Mapping[str, str]:
+        """Algorithms of the vault kind this server cannot sign, with the reason (checks: not applicable)."""
+        return dict(CE_UNSUPPORTED)
+
     def unavailable_reason(self) -> str | None:
         try:
             import docker
@@ -152,6 +166,11 @@ class VaultExternalProvider:
     kind: str = kinds.VAULT
     description: str = "an existing Vault/OpenBao server from VAULT_ADDR + VAULT_TOKEN (+ VAULT_TRANSIT_MOUNT)"
     embedded: bool = False
+
+    @property
+    def unsupported_algorithms(self) -> Mapping[str, str]:
+        """ML-DSA is not assumed of a server we did not start (Vault CE has none)."""
+        return dict(EXTERNAL_UNSUPPORTED)
 
     def unavailable_reason(self) -> str | None:
         missing = [name for name in ("VAULT_ADDR", "VAULT_TOKEN") if not os.environ.get(name)]

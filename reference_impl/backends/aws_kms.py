@@ -3,7 +3,10 @@
 * Algorithms: ``hmac-sha256`` via GenerateMac/VerifyMac ``HMAC_SHA_256`` (``HMAC_256`` keys);
   ``rsa-sha256`` / ``rsa-pss-sha256`` / ``ecdsa-p256-sha256`` via Sign/Verify with
   ``MessageType=DIGEST`` (``RSA_2048`` / ``ECC_NIST_P256`` keys); ``ed25519`` via
-  ``ED25519_SHA_512`` with ``MessageType=RAW`` over the 32 digest bytes (``ECC_NIST_EDWARDS25519``).
+  ``ED25519_SHA_512`` with ``MessageType=RAW`` over the 32 digest bytes (``ECC_NIST_EDWARDS25519``);
+  ``ml-dsa-44/65/87`` via ``ML_DSA_SHAKE_256`` with ``MessageType=RAW`` over the 32 digest bytes
+  (``ML_DSA_44/65/87``: pure ML-DSA, empty context), or, with ``ml_dsa_message_type="EXTERNAL_MU"``,
+  over the 64-byte mu of the digest computed here from the public key (the same signature, per AWS).
 * Rotation: KMS cannot rotate asymmetric or HMAC keys, so each ring version is a new KMS key and
   the alias ``alias/<namespace>/<label>`` is repointed to the newest one. kid = ``<label>-v<N>``;
   the KMS KeyId is the :attr:`~..signer.BackendKey.ref`, so signing names the exact key, never the alias.
@@ -37,7 +40,7 @@ from ..errors import (
     UnsupportedReason,
 )
 from ..jwk import public_key_from_der_or_pem
-from ..primitives import PublicKey, check_key_matches
+from ..primitives import PublicKey, check_key_matches, ml_dsa_mu
 from ..signer import BackendKey
 
 if TYPE_CHECKING:
@@ -63,7 +66,11 @@ KMS_ALGORITHMS: dict[Algorithm, KmsAlgorithm] = {
     Algorithm.RSA_PSS_SHA256: KmsAlgorithm("RSA_2048", "SIGN_VERIFY", "RSASSA_PSS_SHA_256", "DIGEST"),
     Algorithm.ECDSA_P256_SHA256: KmsAlgorithm("ECC_NIST_P256", "SIGN_VERIFY", "ECDSA_SHA_256", "DIGEST"),
     Algorithm.HMAC_SHA256: KmsAlgorithm("HMAC_256", "GENERATE_VERIFY_MAC", "HMAC_SHA_256", None),
+    Algorithm.ML_DSA_44: KmsAlgorithm("ML_DSA_44", "SIGN_VERIFY", "ML_DSA_SHAKE_256", "RAW"),
+    Algorithm.ML_DSA_65: KmsAlgorithm("ML_DSA_65", "SIGN_VERIFY", "ML_DSA_SHAKE_256", "RAW"),
+    Algorithm.ML_DSA_87: KmsAlgorithm("ML_DSA_87", "SIGN_VERIFY", "ML_DSA_SHAKE_256", "RAW"),
 }
+ML_DSA_MESSAGE_TYPES = ("RAW", "EXTERNAL_MU")
 
 # AWS error code -> our failure class. Anything else: INTERNAL for 5xx, INVALID_REQUEST for 4xx.
 ERROR_CODES: dict[str, BackendErrorCode] = {
@@ -160,7 +167,15 @@ def public_key_from_response(alg: Algorithm, response: Mapping[str, Any]) -> Pub
 def algorithm_for_key(metadata: Mapping[str, Any]) -> Algorithm:
     """Our algorithm for a key's DescribeKey metadata (RSA keys default to ``rsa-sha256``)."""
     spec, usage = metadata.get("KeySpec"), metadata.get("KeyUsage")
-    for alg in (Algorithm.RSA_SHA256, Algorithm.ECDSA_P256_SHA256, Algorithm.ED25519, Algorithm.HMAC_SHA256):
+    for alg in (
+        Algorithm.RSA_SHA256,
+        Algorithm.ECDSA_P256_SHA256,
+        Algorithm.ED25519,
+        Algorithm.HMAC_SHA256,
+        Algorithm.ML_DSA_44,
+        Algorithm.ML_DSA_65,
+        Algorithm.ML_DSA_87,
+    ):
         wanted = KMS_ALGORITHMS[alg]
         if (wanted.key_spec, wanted.key_usage) == (spec, usage):
             return alg
@@ -177,6 +192,8 @@ class AwsKmsBackend:
     :param deletion_window_days: when set (7..30), revocation also schedules the key's deletion.
     :param unsupported: algorithms this KMS cannot do, with the reason (from the handle's
         ``AwsKmsDetails.unsupported``, algorithm -> reason).
+    :param ml_dsa_message_type: how ML-DSA digests are sent: ``"RAW"`` (the 32 bytes) or
+        ``"EXTERNAL_MU"`` (their FIPS 204 mu, computed here; AWS's answer is the same signature).
     """
 
     name = BACKEND_NAME
@@ -188,9 +205,14 @@ class AwsKmsBackend:
         namespace: str = "kmsconform",
         deletion_window_days: int | None = None,
         unsupported: Mapping[Algorithm, str] | None = None,
+        ml_dsa_message_type: str = "RAW",
     ) -> None:
         if deletion_window_days is not None and not 7 <= deletion_window_days <= 30:
             raise ConfigurationError("deletion_window_days must be between 7 and 30 (AWS KMS's window)")
+        if ml_dsa_message_type not in ML_DSA_MESSAGE_TYPES:
+            raise ConfigurationError(f"ml_dsa_message_type must be one of {ML_DSA_MESSAGE_TYPES}")
+        self.ml_dsa_message_type = ml_dsa_message_type
+        self._public_keys: dict[str, PublicKey] = {}
         self.client = client
         self.namespace = namespace
         self.deletion_window_days = deletion_window_days
@@ -198,11 +220,22 @@ class AwsKmsBackend:
         self._lock = threading.Lock()
 
     def algorithms(self) -> frozenset[Algorithm]:
-        """All five, less what this KMS declares it cannot do (LocalStack: no Ed25519)."""
+        """Every algorithm of :data:`KMS_ALGORITHMS`, less what this KMS declares it cannot do
+        (LocalStack: no Ed25519, no ML-DSA)."""
         return frozenset(KMS_ALGORITHMS) - set(self.unsupported)
 
     def _spec(self, key: BackendKey) -> KmsAlgorithm:
         return KMS_ALGORITHMS[key.alg]
+
+    def _message(self, key: BackendKey, digest: bytes) -> tuple[bytes, str]:
+        """What Sign/Verify are given for ``digest``: the message and its MessageType."""
+        spec = self._spec(key)
+        assert spec.message_type is not None
+        if key.alg.is_ml_dsa and self.ml_dsa_message_type == "EXTERNAL_MU":
+            public = self.public_key(key)
+            assert public is not None
+            return ml_dsa_mu(public, digest), "EXTERNAL_MU"
+        return digest, spec.message_type
 
     def create_key(self, alg: Algorithm, label: str, previous: BackendKey | None) -> BackendKey:
         if alg in self.unsupported:
@@ -254,10 +287,11 @@ class AwsKmsBackend:
                 lambda: self.client.generate_mac(KeyId=key.ref, Message=digest, MacAlgorithm=spec.kms_name),
             )
             return bytes(response["Mac"])
+        message, message_type = self._message(key, digest)
         response = call(
             "Sign",
             lambda: self.client.sign(
-                KeyId=key.ref, Message=digest, MessageType=spec.message_type, SigningAlgorithm=spec.kms_name
+                KeyId=key.ref, Message=message, MessageType=message_type, SigningAlgorithm=spec.kms_name
             ),
         )
         return bytes(response["Signature"])
@@ -276,12 +310,13 @@ class AwsKmsBackend:
             )
             valid = response.get("MacValid")
         else:
+            message, message_type = self._message(key, digest)
             response = call(
                 "Verify",
                 lambda: self.client.verify(
                     KeyId=key.ref,
-                    Message=digest,
-                    MessageType=spec.message_type,
+                    Message=message,
+                    MessageType=message_type,
                     Signature=signature,
                     SigningAlgorithm=spec.kms_name,
                 ),
@@ -293,9 +328,13 @@ class AwsKmsBackend:
     def public_key(self, key: BackendKey) -> PublicKey | None:
         if key.alg.is_symmetric:
             return None
-        return public_key_from_response(
-            key.alg, call("GetPublicKey", lambda: self.client.get_public_key(KeyId=key.ref))
-        )
+        cached = self._public_keys.get(key.ref)
+        if cached is None:
+            cached = public_key_from_response(
+                key.alg, call("GetPublicKey", lambda: self.client.get_public_key(KeyId=key.ref))
+            )
+            self._public_keys[key.ref] = cached  # a KMS key's public key never changes
+        return cached
 
     def disable(self, key: BackendKey) -> None:
         call("DisableKey", lambda: self.client.disable_key(KeyId=key.ref))

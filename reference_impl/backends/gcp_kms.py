@@ -3,7 +3,10 @@
 * Algorithms: ``ed25519`` -> ``EC_SIGN_ED25519`` (PureEdDSA, the 32 digest bytes as ``data``);
   ``ecdsa-p256-sha256`` -> ``EC_SIGN_P256_SHA256``, ``rsa-sha256`` -> ``RSA_SIGN_PKCS1_2048_SHA256``,
   ``rsa-pss-sha256`` -> ``RSA_SIGN_PSS_2048_SHA256`` (the digest as ``digest.sha256``);
-  ``hmac-sha256`` -> ``HMAC_SHA256`` (MacSign/MacVerify).
+  ``hmac-sha256`` -> ``HMAC_SHA256`` (MacSign/MacVerify); ``ml-dsa-44/65/87`` ->
+  ``PQ_SIGN_ML_DSA_44/65/87`` (pure ML-DSA, empty context, the 32 digest bytes as ``data``; public
+  keys asked for as ``NIST_PQC``, the raw FIPS 204 encoding, since PEM is refused for PQC keys
+  when no format is named). The ``*_EXTERNAL_MU`` algorithms are not used (they take a 64-byte mu).
 * One crypto key per label in the key ring; rotation is a new version of that key (asymmetric keys
   have no primary: every call names the exact version), kid = ``<label>-v<N>``, ref = the version's
   resource name. New versions are polled until ENABLED (``PENDING_GENERATION`` first).
@@ -33,7 +36,7 @@ from pytest_kmsconform import kinds
 from ..algorithms import Algorithm
 from ..canonical import require_digest
 from ..errors import BackendError, BackendErrorCode, ConfigurationError, InvalidSignature, KmsConformError
-from ..jwk import public_key_from_der_or_pem
+from ..jwk import ml_dsa_public_key_from_raw, public_key_from_der_or_pem
 from ..primitives import PublicKey, check_key_matches, verify_digest
 from ..signer import BackendKey
 from .gcp_kms_client import (
@@ -215,7 +218,7 @@ class GcpKmsBackend:
             self._check_answer("MacSign", key, response, "verified_data_crc32c")
             check_crc("MacSign", "mac_crc32c", bytes(response.mac), int(response.mac_crc32c))
             return bytes(response.mac)
-        if key.alg is Algorithm.ED25519:
+        if key.alg is Algorithm.ED25519 or key.alg.is_ml_dsa:  # these sign the digest bytes as the message
             request = {"name": key.ref, "data": digest, "data_crc32c": crc32c(digest)}
             verified = "verified_data_crc32c"
         else:
@@ -263,13 +266,21 @@ class GcpKmsBackend:
         cached = self._public.get(key.ref)
         if cached is not None:
             return cached
-        response = call("GetPublicKey", lambda: self.client.get_public_key(name=key.ref, **self._opts()))
+        request: dict[str, Any] = {"name": key.ref}
+        if key.alg.is_ml_dsa:
+            request["public_key_format"] = self._kms.PublicKey.PublicKeyFormat.NIST_PQC
+        response = call("GetPublicKey", lambda: self.client.get_public_key(request=request, **self._opts()))
         if response.name != key.ref:
             raise corrupt("GetPublicKey", f"the answer names {response.name!r}, not {key.ref!r}")
-        pem = str(response.pem).encode("ascii")
-        check_crc("GetPublicKey", "pem_crc32c", pem, int(response.pem_crc32c))
         try:
-            public = public_key_from_der_or_pem(pem)
+            if key.alg.is_ml_dsa:
+                raw = bytes(response.public_key.data)
+                check_crc("GetPublicKey", "public_key.crc32c_checksum", raw, int(response.public_key.crc32c_checksum))
+                public: PublicKey = ml_dsa_public_key_from_raw(key.alg, raw)
+            else:
+                pem = str(response.pem).encode("ascii")
+                check_crc("GetPublicKey", "pem_crc32c", pem, int(response.pem_crc32c))
+                public = public_key_from_der_or_pem(pem)
             check_key_matches(key.alg, public)
         except KmsConformError as exc:
             raise BackendError(

@@ -38,6 +38,9 @@ GCP_ALGORITHMS: dict[Algorithm, GcpAlgorithm] = {
     Algorithm.RSA_SHA256: GcpAlgorithm("ASYMMETRIC_SIGN", "RSA_SIGN_PKCS1_2048_SHA256"),
     Algorithm.RSA_PSS_SHA256: GcpAlgorithm("ASYMMETRIC_SIGN", "RSA_SIGN_PSS_2048_SHA256"),
     Algorithm.HMAC_SHA256: GcpAlgorithm("MAC", "HMAC_SHA256"),
+    Algorithm.ML_DSA_44: GcpAlgorithm("ASYMMETRIC_SIGN", "PQ_SIGN_ML_DSA_44"),
+    Algorithm.ML_DSA_65: GcpAlgorithm("ASYMMETRIC_SIGN", "PQ_SIGN_ML_DSA_65"),
+    Algorithm.ML_DSA_87: GcpAlgorithm("ASYMMETRIC_SIGN", "PQ_SIGN_ML_DSA_87"),
 }
 NATIVE_ALGORITHMS: dict[str, Algorithm] = {
     "EC_SIGN_ED25519": Algorithm.ED25519,
@@ -45,6 +48,7 @@ NATIVE_ALGORITHMS: dict[str, Algorithm] = {
     **{f"RSA_SIGN_PKCS1_{n}_SHA256": Algorithm.RSA_SHA256 for n in (2048, 3072, 4096)},
     **{f"RSA_SIGN_PSS_{n}_SHA256": Algorithm.RSA_PSS_SHA256 for n in (2048, 3072, 4096)},
     "HMAC_SHA256": Algorithm.HMAC_SHA256,
+    **{f"PQ_SIGN_ML_DSA_{n}": Algorithm.parse(f"ml-dsa-{n}") for n in (44, 65, 87)},
 }
 """Cloud KMS algorithms an existing key may have, and the kmsconform algorithm each one is."""
 

@@ -1,7 +1,8 @@
 """The local-key fallback backend (seed 001, "Emergency Only"): keys held in process memory.
 
 Keys are generated, or the first version is loaded from given material. With ``seed`` set, key
-generation is deterministic for Ed25519, P-256 and HMAC (reproducible runs); RSA keys are
+generation is deterministic for Ed25519, P-256, ML-DSA (from a derived 32-byte FIPS 204 seed) and
+HMAC (reproducible runs; ML-DSA signatures stay randomized, as the KMSs make them); RSA keys are
 always fresh (no deterministic RSA generation is offered by pyca/cryptography).
 """
 
@@ -25,6 +26,7 @@ from ..primitives import (
     check_key_matches,
     generate_private_key,
     hmac_digest,
+    ml_dsa_private_key_from_seed,
     verify_hmac,
 )
 from ..primitives import sign_digest as primitive_sign
@@ -75,6 +77,8 @@ class LocalKeyBackend:
                 return derived
             if alg is Algorithm.ED25519:
                 return ed25519.Ed25519PrivateKey.from_private_bytes(derived)
+            if alg.is_ml_dsa:
+                return ml_dsa_private_key_from_seed(alg, derived)
             if alg is Algorithm.ECDSA_P256_SHA256:
                 scalar = int.from_bytes(derived, "big") % (P256_ORDER - 1) + 1
                 return ec.derive_private_key(scalar, ec.SECP256R1())

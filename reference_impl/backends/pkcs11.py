@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ..algorithms import Algorithm
+from ..algorithms import CLASSIC, Algorithm
 from ..errors import (
     BackendError,
     BackendErrorCode,
@@ -150,7 +150,7 @@ class Pkcs11Backend:
 
     # -- KeyBackend --------------------------------------------------------------------------------
     def algorithms(self) -> frozenset[Algorithm]:
-        return frozenset(Algorithm)
+        return CLASSIC  # no ML-DSA mechanism here (SoftHSM2 2.6; python-pkcs11 has no CKM_ML_DSA mapping)
 
     def create_key(self, alg: Algorithm, label: str, previous: BackendKey | None) -> BackendKey:
         from pkcs11 import Attribute, KeyType, Mechanism

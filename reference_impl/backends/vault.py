@@ -38,7 +38,7 @@ from ..errors import (
     UnsupportedAlgorithm,
     UnsupportedReason,
 )
-from ..primitives import PublicKey, check_key_matches
+from ..primitives import PublicKey, check_key_matches, ml_dsa_parameters
 from ..signer import BackendKey, KeyBackend, Signer
 from .vault_transit import (
     BACKEND_NAME,
@@ -223,7 +223,7 @@ class VaultTransitBackend:
                 ),
             )
             value = parse_value(response_data(response, "sign").get("signature"), ref.version)
-            expected = 64 if key.alg is Algorithm.ED25519 else 0
+            expected = _signature_size(key.alg)
         if expected and len(value) != expected:
             raise corrupt(f"{key.alg.value} value from Vault is {len(value)} bytes, expected {expected}")
         return value
@@ -327,6 +327,15 @@ class VaultTransitBackend:
     def close(self) -> None:
         """Close the HTTP session; the keys stay in Vault."""
         self.client.adapter.close()
+
+
+def _signature_size(alg: Algorithm) -> int:
+    """The fixed signature size of ``alg``, or 0 when it varies (DER ECDSA, RSA by modulus)."""
+    if alg is Algorithm.ED25519:
+        return 64
+    if alg.is_ml_dsa:
+        return ml_dsa_parameters(alg).signature_size
+    return 0
 
 
 # -- factories ----------------------------------------------------------------------------------

@@ -16,7 +16,16 @@ rsa-pss-sha256      rsa-2048     as rsa-sha256 with ``signature_algorithm=pss``,
                                  (32 bytes; Transit's default ``auto`` signs with the *maximum* salt,
                                  222 bytes for RSA-2048, which our contract does not accept)
 hmac-sha256         hmac (32 B)  ``/hmac/<name>/sha2-256`` and ``/verify`` with ``hmac``
+ml-dsa-44/65/87     mldsa-44/65/ none: the digest is the message of pure ML-DSA, empty context
+                    87           (OpenBao >= 2.7; public keys are raw base64 like Ed25519's)
 =================== ============ ===================================================================
+
+ML-DSA, as observed on OpenBao 2.7.2 (``tests/emulators/vault/test_openbao_ml_dsa.py``; shared notes
+``vault.md`` and ``wave2-anchors.md`` section 6.1): ``prehashed``, ``hash_algorithm``, ``context``,
+``signature_algorithm`` and ``salt_length`` are accepted *silently and ignored* (the signature is
+always pure ML-DSA over the input with an empty context), so none of them is ever sent: a request
+that names a context Vault does not apply would be a lie in the audit trail. HashiCorp Vault has
+ML-DSA Transit keys in Enterprise only.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from pytest_kmsconform import kinds
 from ..algorithms import Algorithm
 from ..clock import parse_time
 from ..errors import BackendError, BackendErrorCode, InvalidSignature, KeyFormatError
-from ..jwk import public_key_from_der_or_pem
+from ..jwk import ml_dsa_public_key_from_raw, public_key_from_der_or_pem
 from ..primitives import PublicKey
 
 BACKEND_NAME = kinds.VAULT
@@ -46,6 +55,9 @@ KEY_TYPES: dict[Algorithm, str] = {
     Algorithm.RSA_SHA256: "rsa-2048",
     Algorithm.RSA_PSS_SHA256: "rsa-2048",
     Algorithm.HMAC_SHA256: "hmac",
+    Algorithm.ML_DSA_44: "mldsa-44",
+    Algorithm.ML_DSA_65: "mldsa-65",
+    Algorithm.ML_DSA_87: "mldsa-87",
 }
 HMAC_KEY_SIZE = 32
 _RSA_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096")
@@ -83,7 +95,15 @@ def algorithm_fits_key_type(alg: Algorithm, key_type: str) -> bool:
 
 def default_algorithm(key_type: str) -> Algorithm:
     """The algorithm an existing key signs with when ``AUDIT_SIGNING_ALG`` is not given."""
-    for alg in (Algorithm.ED25519, Algorithm.ECDSA_P256_SHA256, Algorithm.RSA_SHA256, Algorithm.HMAC_SHA256):
+    for alg in (
+        Algorithm.ED25519,
+        Algorithm.ECDSA_P256_SHA256,
+        Algorithm.RSA_SHA256,
+        Algorithm.HMAC_SHA256,
+        Algorithm.ML_DSA_44,
+        Algorithm.ML_DSA_65,
+        Algorithm.ML_DSA_87,
+    ):
         if algorithm_fits_key_type(alg, key_type):
             return alg
     raise ValueError(f"Transit key type {key_type!r} cannot sign audit digests")
@@ -134,7 +154,8 @@ def corrupt(message: str) -> BackendError:
 
 
 def sign_parameters(alg: Algorithm) -> dict[str, Any]:
-    """``sign``/``verify`` body parameters for ``alg`` (see the module table); empty for Ed25519/HMAC."""
+    """``sign``/``verify`` body parameters for ``alg`` (see the module table); empty for Ed25519,
+    ML-DSA and HMAC."""
     if alg is Algorithm.ECDSA_P256_SHA256:
         return {"hash_algorithm": "sha2-256", "prehashed": True, "marshaling_algorithm": "asn1"}
     if alg is Algorithm.RSA_SHA256:
@@ -282,12 +303,15 @@ def status_of(exc: BaseException) -> int | None:
 
 
 def load_public_key(key_type: str, text: str) -> PublicKey:
-    """Ed25519 public keys come as raw base64, the others as PEM SPKI."""
+    """Ed25519 and ML-DSA public keys come as raw base64 (OpenBao 2.7.2, observed), the others as PEM SPKI."""
     try:
         if key_type == "ed25519":
             return ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+        ml_dsa = next((alg for alg, name in KEY_TYPES.items() if alg.is_ml_dsa and name == key_type), None)
+        if ml_dsa is not None:
+            return ml_dsa_public_key_from_raw(ml_dsa, base64.b64decode(text, validate=True))
         return public_key_from_der_or_pem(text.encode())
-    except (ValueError, KeyFormatError) as exc:
+    except (ValueError, KeyFormatError, binascii.Error) as exc:
         raise corrupt(f"unreadable {key_type} public key from Vault: {exc}") from None
 
 

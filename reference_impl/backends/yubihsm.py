@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pytest_kmsconform import kinds
 
-from ..algorithms import Algorithm
+from ..algorithms import CLASSIC, Algorithm
 from ..errors import (
     BackendError,
     BackendErrorCode,
@@ -176,7 +176,7 @@ class YubiHsmBackend:
 
     # -- KeyBackend --------------------------------------------------------------------------------
     def algorithms(self) -> frozenset[Algorithm]:
-        return frozenset(Algorithm)
+        return CLASSIC  # the YubiHSM 2 has no ML-DSA
 
     def create_key(self, alg: Algorithm, label: str, previous: BackendKey | None) -> BackendKey:
         from yubihsm.defs import ALGORITHM, CAPABILITY

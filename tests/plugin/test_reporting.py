@@ -33,15 +33,16 @@ def test_progress_summary_and_report(pytester: pytest.Pytester, toys_on_path: No
     result = pytester.runpytest_inprocess(
         *ARGS, "--kmsconform-backend=local", f"--kmsconform-report={report}", "-k", "test_sign_basic", "-s"
     )
-    result.assert_outcomes(passed=2, skipped=3)
+    # the toy declares ed25519 and hmac-sha256; local's other six algorithms are not applicable
+    result.assert_outcomes(passed=2, skipped=6)
     result.stdout.fnmatch_lines(
         [
             "kmsconform: starting backend local ...",
             "kmsconform: backend local: ok, in-process (*s)",
-            "*HOOK run_finished 5 started=[[]('local', 'started', True)[]]",
+            "*HOOK run_finished 8 started=[[]('local', 'started', True)[]]",
             "*= kmsconform summary =*",
             "backend*suite*passed*failed*error*not applicable*skipped",
-            "local*signing*2*0*0*3*0",
+            "local*signing*2*0*0*6*0",
             "kmsconform: 2/2 (local)",
             "2 passed, 0 failed",
         ]
@@ -51,7 +52,14 @@ def test_progress_summary_and_report(pytester: pytest.Pytester, toys_on_path: No
     run = RunResult.from_json(document)
     assert run.catalogue_digest.startswith("sha256:")
     na = [c for c in run.checks if c.outcome is Outcome.NOT_APPLICABLE]
-    assert {c.alg for c in na} == {"rsa-sha256", "rsa-pss-sha256", "ecdsa-p256-sha256"}
+    assert {c.alg for c in na} == {
+        "rsa-sha256",
+        "rsa-pss-sha256",
+        "ecdsa-p256-sha256",
+        "ml-dsa-44",
+        "ml-dsa-65",
+        "ml-dsa-87",
+    }
     assert all("implementation toy, backend local" in c.message for c in na)
     assert report.with_suffix(".md").read_text().strip()
 
@@ -94,7 +102,7 @@ def test_a_named_backend_that_cannot_start_is_an_error(
     report = pytester.path / "out" / "report.json"
     result = pytester.runpytest_inprocess(*ARGS, *named, f"--kmsconform-report={report}", "-k", "test_sign_basic")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.assert_outcomes(errors=2, skipped=3)
+    result.assert_outcomes(errors=2, skipped=6)
     run = RunResult.from_json(json.loads(report.read_text()))
     errors = [c for c in run.checks if c.outcome is Outcome.ERROR]
     assert len(errors) == 2

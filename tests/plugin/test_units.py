@@ -63,6 +63,9 @@ def test_targets_follow_backend_kinds() -> None:
         "rsa-sha256",
         "rsa-pss-sha256",
         "ecdsa-p256-sha256",
+        "ml-dsa-44",
+        "ml-dsa-65",
+        "ml-dsa-87",
     ]
     assert targets_for(spec_from_kwargs({"id": "KC-SIG-902", "title": "t", "source": "s"}, "h"), []) == [
         Target("", "", None)

@@ -160,7 +160,9 @@ def test_model_create_key_rules(backend: FidelityKmsBackend) -> None:
     with pytest.raises(ValidationException):
         backend.create_key(None, "SIGN_VERIFY", "RSA_1024", "", None)
     with pytest.raises(EmulatorGap):
-        backend.create_key(None, "SIGN_VERIFY", "ML_DSA_44", "", None)
+        backend.create_key(None, "SIGN_VERIFY", "ECC_NIST_EDWARDS448", "", None)
+    with pytest.raises(ValidationException):
+        backend.create_key(None, "ENCRYPT_DECRYPT", "ML_DSA_65", "", None)  # ML-DSA keys are SIGN_VERIFY only
     with pytest.raises(EmulatorGap):
         backend.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "", None, origin="AWS_CLOUDHSM")
 

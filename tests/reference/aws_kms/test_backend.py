@@ -64,6 +64,31 @@ def test_ring_rotates_signs_and_verifies(handle: BackendHandle, alg: Algorithm, 
     assert backend.client.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == second.key.ref
 
 
+@pytest.mark.parametrize("alg", [Algorithm.ML_DSA_44, Algorithm.ML_DSA_65, Algorithm.ML_DSA_87], ids=str)
+def test_ml_dsa_external_mu_signs_what_raw_signs(
+    handle: BackendHandle, alg: Algorithm, supports: dict[Algorithm, str]
+) -> None:
+    """MessageType=EXTERNAL_MU over the mu of the digest gives a signature that verifies as pure
+    ML-DSA over the digest (AWS: "the same as the RAW ones"): the two modes are interchangeable."""
+    if alg in supports:
+        pytest.skip(f"{handle.name} cannot do {alg.value}: {supports[alg]}")
+    raw = aws_kms_from_handle(handle)
+    assert isinstance(raw, AwsKmsBackend)
+    mu = AwsKmsBackend(raw.client, namespace=handle.namespace, ml_dsa_message_type="EXTERNAL_MU")
+    key = raw.create_key(alg, f"mu-{alg.value}", None)
+    public = raw.public_key(key)
+    assert public is not None
+    by_mu, by_raw = mu.sign(key, DIGEST), raw.sign(key, DIGEST)
+    for signature in (by_mu, by_raw):
+        verify_digest(alg, public, DIGEST, signature)  # the contract's offline verification
+        raw.verify(key, DIGEST, signature)
+        mu.verify(key, DIGEST, signature)
+    with pytest.raises(InvalidSignature):
+        mu.verify(key, hashlib.sha256(b"another record").digest(), by_mu)
+    with pytest.raises(ConfigurationError):
+        AwsKmsBackend(raw.client, ml_dsa_message_type="DIGEST")
+
+
 def test_revocation_makes_kms_refuse(handle: BackendHandle) -> None:
     backend = key_backend_for(handle)
     ring = KeyRing(backend, Algorithm.ECDSA_P256_SHA256, "revoked")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from pytest_kmsconform.emulators.pkcs11 import softhsm
 from pytest_kmsconform.emulators.pkcs11.provider import PROVIDER
-from pytest_kmsconform.reference_impl.algorithms import Algorithm
+from pytest_kmsconform.reference_impl.algorithms import CLASSIC, Algorithm
 from pytest_kmsconform.reference_impl.backends.pkcs11 import Pkcs11Backend, _raw_point, backend_from_env
 from pytest_kmsconform.reference_impl.backends.pkcs11_signer import signer_from_env
 from pytest_kmsconform.reference_impl.backends.pkcs11_token import SPARE_LABEL
@@ -53,7 +53,10 @@ def backend(handle: BackendHandle) -> Iterator[Pkcs11Backend]:
 
 
 def test_signatures_are_the_standard_ones_over_the_message(backend: Pkcs11Backend) -> None:
+    assert backend.algorithms() == CLASSIC  # no ML-DSA mechanism on SoftHSM2 2.6
     for alg in Algorithm:
+        if alg not in CLASSIC:
+            continue
         key = backend.create_key(alg, "std", None)
         assert key.kid == f"std-{key.ref}" and len(bytes.fromhex(key.ref)) == 8
         signature = backend.sign(key, DIGEST)
