@@ -21,7 +21,19 @@ MUTANTS = load_zoo(ZOO)
 FAST = [m for m in MUTANTS if m.fast]
 """One or more per mechanism (in process, server threads, server process, inherited environment,
 the injected service command) and per bug class of issue 13, plus the control."""
-AREAS = {"adapters", "archive", "audit", "envelope", "guard", "keys", "multisig", "reliability", "signing", "verifier"}
+AREAS = {
+    "adapters",
+    "archive",
+    "audit",
+    "envelope",
+    "guard",
+    "keys",
+    "multisig",
+    "privilege",
+    "reliability",
+    "signing",
+    "verifier",
+}
 
 
 def test_every_target_exists() -> None:
