@@ -282,6 +282,19 @@ class Implementation(Protocol):
         """(DELEGATION) A chain verifier trusting the root keys of the JWKS ``trusted_roots``."""
         ...
 
+    def configured_signer(self, env: Mapping[str, str], *, clock: Callable[[], datetime]) -> ImplSigner:
+        """(CONFIGURED_SIGNER) The signer the service builds from exactly ``env``, on a key that exists
+        already (seed 001's variables: ``AUDIT_SIGNING_KMS_KEY_ID`` and AWS credentials, or
+        ``VAULT_ADDR``, ``VAULT_TOKEN`` and ``AUDIT_SIGNING_VAULT_KEY``; ``AUDIT_SIGNING_ALG``), using
+        no permission beyond what ``env``'s credentials carry. ``clock`` (aware UTC datetimes) is the
+        time every credential decision reads, such as refreshing temporary credentials before they
+        expire: the suites move it forward instead of sleeping. ``rotate`` and ``revoke`` are not called.
+
+        (WEB_IDENTITY) With ``AWS_ROLE_ARN`` and ``AWS_WEB_IDENTITY_TOKEN_FILE`` instead of keys, the
+        signer assumes the role with the token file's content (STS ``AssumeRoleWithWebIdentity``,
+        re-reading the file each time) and keeps signing across the credentials' expiry."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -349,6 +362,9 @@ class ImplementationBase:
 
     def delegation_verifier(self, trusted_roots: Mapping[str, Any]) -> ImplChainVerifier:
         raise UndeclaredCapability(Capability.DELEGATION)
+
+    def configured_signer(self, env: Mapping[str, str], *, clock: Callable[[], datetime]) -> ImplSigner:
+        raise UndeclaredCapability(Capability.CONFIGURED_SIGNER)
 
     def close(self) -> None:
         """Nothing to release by default."""

@@ -46,6 +46,10 @@ class Capability(enum.StrEnum):
     """``policy_gate(signer, policy, state_dir)``: a signing API behind seed 003's five gates (docs/policy.md)."""
     DELEGATION = "delegation"
     """``delegation_issuer(signer, name)`` and ``delegation_verifier(trusted_roots)``: seed 002's certificates."""
+    CONFIGURED_SIGNER = "configured_signer"
+    """``configured_signer(env, clock=)``: the signer a service builds from its environment, on an existing key."""
+    WEB_IDENTITY = "web_identity"
+    """``configured_signer`` honours ``AWS_ROLE_ARN`` + ``AWS_WEB_IDENTITY_TOKEN_FILE`` (seed 000: CI OIDC)."""
 
 
 ALL_ALGORITHMS = kinds.ALL_ALGORITHMS

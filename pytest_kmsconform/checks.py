@@ -56,6 +56,7 @@ SUITES: dict[str, str] = {
     "ENV": "envelope",
     "POL": "policy",
     "DEL": "delegation",
+    "LP": "least_privilege",
 }
 """id prefix -> suite name; the suite module is ``pytest_kmsconform.suites.test_<suite>``."""
 
@@ -75,6 +76,7 @@ FLAGS: dict[str, str] = {
     "KEY_PERSISTENCE": "a key sealed at rest must come back intact, only through the KMS, and never in clear",
     "POLICY_BYPASS": "a request the signing policy refuses would be signed, or reach the key backend",
     "AUDIT_TRAIL": "a signing operation would leave no event a SIEM can alert on, or one that leaks",
+    "LEAST_PRIVILEGE": "the signer would need more than the seed's policy grants, or stop when its credentials expire",
 }
 
 _ID = re.compile(r"^KC-([A-Z]+)-(\d{3})$")

@@ -39,7 +39,7 @@ from pytest_kmsconform.key_backends import key_backend_for, kms_client_for
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.audit.archive import export_archive
 from pytest_kmsconform.reference_impl.audit.store import SqliteAuditStore
-from pytest_kmsconform.reference_impl.clock import format_time
+from pytest_kmsconform.reference_impl.clock import Clock, format_time
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 from pytest_kmsconform.reference_impl.jwk import private_key_from_pem_or_der, private_key_pem, public_key_pem
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
@@ -124,6 +124,17 @@ class ProxyAdapterSigner(DelegatingSigner):
     def revoke(self, kid: str, reason: str) -> None:
         self._admin().revoke(kid, reason)
         self._event("revoked", kid, reason=reason)
+
+
+class ConfiguredAdapterSigner(DelegatingSigner):
+    """A signer built from the environment (:func:`~pytest_kmsconform.reference_impl.config.signer_from_env`):
+    its key is the operator's, so rotation and revocation happen in the backend, not here."""
+
+    def rotate(self) -> str:
+        raise ConfigurationError(f"{self.kid}: a configured key is rotated by its operator, in {self.backend}")
+
+    def revoke(self, kid: str, reason: str) -> None:
+        raise ConfigurationError(f"{kid}: a configured key is revoked by its operator, in {self.backend}")
 
 
 class ReferenceAuditLog:
@@ -317,6 +328,20 @@ class ReferenceImplementation(ImplementationBase):
         from pytest_kmsconform.reference_policy import ReferencePolicyGate
 
         return ReferencePolicyGate(signer, policy, state_dir)
+
+    def configured_signer(self, env: Mapping[str, str], *, clock: Clock) -> ImplSigner:
+        """The signer seed 001's variables select (:func:`~pytest_kmsconform.reference_impl.config.choose_signer`);
+        AWS KMS credentials, web identity ones included, are refreshed on ``clock``."""
+        from pytest_kmsconform.reference_impl.config import build_signer, choose_signer
+
+        choice = choose_signer(env)
+        if choice is None:
+            raise ConfigurationError("the environment configures no audit signer")
+        if choice.backend == kinds.AWS_KMS:
+            from pytest_kmsconform.reference_impl.backends.aws_kms import signer_from_env
+
+            return ConfiguredAdapterSigner(signer_from_env(env, clock=clock))
+        return ConfiguredAdapterSigner(build_signer(choice, env))
 
 
 def served_kinds() -> frozenset[str]:

@@ -115,6 +115,26 @@ class MalformedPolicyDocumentException(KmsError):
     error_code = "MalformedPolicyDocumentException"
 
 
+class AccessDeniedException(KmsError):
+    """An identity policy does not allow the action on the key (IAM layer, :mod:`.iam`)."""
+
+    error_code = "AccessDeniedException"
+
+
+class UnrecognizedClientException(KmsError):
+    error_code = "UnrecognizedClientException"
+
+
+class ExpiredTokenException(KmsError):
+    error_code = "ExpiredTokenException"
+
+
+class InvalidSignatureException(KmsError):
+    """The request's SigV4 signature (not a KMS signature: that is ``KMSInvalidSignatureException``)."""
+
+    error_code = "InvalidSignatureException"
+
+
 class DryRunOperationException(KmsError):
     error_code = "DryRunOperationException"
 

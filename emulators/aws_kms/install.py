@@ -9,7 +9,7 @@ pointing that attribute at :data:`~.models.fidelity_kms_backends` routes ``mock_
 ``AWS::KMS::Alias``) and of other services' modules (RDS, SES, ...): every loaded ``moto`` module
 whose ``kms_backends`` is moto's store is pointed at ours too, and restored on uninstall. Installs
 nest (reference-counted); the KMS state of the layer is dropped on the first install and on the
-last uninstall.
+last uninstall (the IAM model's with it).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .iam.model import IAM
 from .models import SETTINGS, FidelityKmsBackend, fidelity_kms_backends, set_seed
 
 _lock = threading.Lock()
@@ -60,6 +61,7 @@ def uninstall() -> None:
             # modules imported while installed bound our store too: restore every one that has it
             _redirect(fidelity_kms_backends, _state["original"])
             fidelity_kms_backends.clear()
+            IAM.reset()
             set_seed(None)
 
 

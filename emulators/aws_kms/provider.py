@@ -1,6 +1,8 @@
 """The ``aws-kms`` backend: moto 5.2.5 with the fidelity layer, over HTTP on 127.0.0.1.
 
-Options: ``seed`` (any string: key material and key ids are derived from it) and ``region``.
+Options: ``seed`` (any string: key material and key ids are derived from it), ``region`` and ``iam``
+(``on``: the default account enforces IAM policies, the handle's credentials being its administrator;
+default ``off``).
 The handle carries :class:`AwsKmsDetails` (``client_factory``: a boto3 KMS client bound to the
 emulator), for every backend of kind ``aws-kms``.
 """
@@ -20,7 +22,7 @@ from pytest_kmsconform.backend_api import BackendHandle
 
 from .server import DEFAULT_REGION, KmsEmulator
 
-OPTIONS = frozenset({"seed", "region"})
+OPTIONS = frozenset({"seed", "region", "iam"})
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,11 @@ class AwsKmsProvider:
             known = ", ".join(sorted(OPTIONS))
             raise ConfigurationError(f"aws-kms: unknown option(s) {', '.join(unknown)}; known: {known}")
         seed = options["seed"].encode() if "seed" in options else None
-        with KmsEmulator(port=port, seed=seed, region=options.get("region", DEFAULT_REGION)) as emulator:
+        iam = options.get("iam", "off").lower()
+        if iam not in ("on", "off"):
+            raise ConfigurationError(f"aws-kms: option iam must be on or off, not {options['iam']!r}")
+        region = options.get("region", DEFAULT_REGION)
+        with KmsEmulator(port=port, seed=seed, region=region, iam=iam == "on") as emulator:
             yield BackendHandle(
                 name=self.name,
                 kind=self.kind,

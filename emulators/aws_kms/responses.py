@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlparse
 
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import JsonRESTError
@@ -18,6 +19,8 @@ from moto.kms.responses import KmsResponse
 
 from . import handlers, handlers_crypto, handlers_keys  # noqa: F401  # the last two register handlers
 from .errors import EmulatorGap, KmsError, SerializationException
+from .iam import kms_access
+from .iam.model import IAM, Caller
 from .models import FidelityKmsBackend, fidelity_kms_backends
 from .validation import operation_names, validate
 
@@ -30,6 +33,20 @@ class FidelityKmsResponse(KmsResponse):
     @property
     def kms_backend(self) -> FidelityKmsBackend:
         return fidelity_kms_backends[self.current_account][self.region]
+
+    def get_current_account(self) -> str:
+        """The account of an access key the IAM model issued (:mod:`.iam`), else moto's answer."""
+        account = IAM.account_of(self.get_access_key())
+        return account if account is not None else str(super().get_current_account())
+
+    def _caller(self) -> Caller | None:
+        """The authenticated caller when the IAM model enforces this request; else moto's check."""
+        if not IAM.enforces(kms_access.access_key_of(self.headers)):
+            self._authenticate_and_authorize_normal_action("*")
+            return None
+        body = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
+        path = self.raw_path + (f"?{urlparse(self.uri).query}" if urlparse(self.uri).query else "")
+        return kms_access.authenticate(method=self.method, path=path, headers=self.headers, body=body)
 
     def _params(self) -> Any:
         body = self.body
@@ -46,7 +63,7 @@ class FidelityKmsResponse(KmsResponse):
         headers = dict(self.response_headers)
         headers["Content-Type"] = "application/x-amz-json-1.1"
         try:
-            self._authenticate_and_authorize_normal_action("*")
+            caller = self._caller()
             action = self._get_action()
             handler = handlers.HANDLERS.get(action)
             if handler is None:
@@ -57,8 +74,10 @@ class FidelityKmsResponse(KmsResponse):
                 raise UnknownOperationException(f"Unknown operation {action!r}")
             params = self._params()
             validate(action, params)
+            if caller is not None:
+                kms_access.authorize(caller, action, params, self.kms_backend)
             body = handler(self.kms_backend, params)
-        except JsonRESTError as error:  # ours (KmsError) and moto's (authentication, policy denial)
+        except JsonRESTError as error:  # ours (KmsError, IAM included) and moto's (its own IAM check)
             headers["X-Amzn-ErrorType"] = error.error_type
             return error.code, headers, error.get_body()
         return 200, headers, json.dumps(body)

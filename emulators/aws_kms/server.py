@@ -3,7 +3,8 @@
 ``POST /moto-api/reset`` (moto's reset endpoint, which server-mode test suites call between tests)
 also drops the emulator's KMS state: the state is *pinned* against moto's process-wide resets (see
 :class:`~.models.FidelityBackendDict`), so the request is honoured here, in a small WSGI wrapper
-around moto's application, before moto resets its other services.
+around moto's application, before moto resets its other services. A second wrapper answers STS for
+the IAM model (:mod:`.iam.sts_wire`); with ``iam=True`` the default account enforces IAM policies.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from ..ports import HOST, listen
 from .front import KeepAliveHandler, KmsFastApp
+from .iam.model import IAM, IamModel
+from .iam.sts_wire import sts_layer
 from .install import install, uninstall
 from .models import fidelity_kms_backends
 
 DEFAULT_REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kmsconform", "AWS_SECRET_ACCESS_KEY": "kmsconform-dummy-secret"}
+_DUMMY_KEY = (DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
 
 RESET_PATH = "/moto-api/reset"
@@ -45,14 +49,25 @@ class KmsEmulator:
     :param port: TCP port on 127.0.0.1; 0 picks a free one. A port out of range or in use raises
         :class:`~pytest_kmsconform.emulators.ports.PortError` from ``__enter__``.
     :param seed: derive key material (and key ids) from this seed, for reproducible runs.
+    :param iam: enforce IAM in the default account, the dummy credentials of :meth:`env` being its
+        administrator (other credentials are then refused); off, only accounts created through
+        :attr:`iam` are enforced (``docs/emulators/aws-kms.md``, IAM).
     """
 
-    def __init__(self, *, port: int = 0, seed: bytes | None = None, region: str = DEFAULT_REGION) -> None:
+    def __init__(
+        self, *, port: int = 0, seed: bytes | None = None, region: str = DEFAULT_REGION, iam: bool = False
+    ) -> None:
         self.port = port
         self.seed = seed
         self.region = region
+        self.enforce_iam = iam
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def iam(self) -> IamModel:
+        """The IAM model: accounts, users, roles, OIDC providers and sessions (:mod:`.iam.model`)."""
+        return IAM
 
     @property
     def url(self) -> str:
@@ -82,17 +97,23 @@ class KmsEmulator:
         )
 
     def reset(self) -> None:
-        """Drop every key and alias (over HTTP: ``POST /moto-api/reset``)."""
+        """Drop every key, alias and IAM principal (over HTTP: ``POST /moto-api/reset``)."""
         fidelity_kms_backends.drop_all()
+        enforced = IAM.default_enforced
+        IAM.reset()  # principals go; the holds of iam=True emulators stay
+        if enforced:
+            IAM.enforce_default(*_DUMMY_KEY, hold=False)
 
     def __enter__(self) -> KmsEmulator:
         install(self.seed)
         fidelity_kms_backends.pin()
+        if self.enforce_iam:
+            IAM.enforce_default(*_DUMMY_KEY)
         try:
             # Bound here, in the caller's thread: moto's ThreadedMotoServer binds in its thread and,
             # when that fails, leaves start() waiting forever.
             with listen(self.port) as sock:
-                app = resetting(KmsFastApp(), fidelity_kms_backends.drop_all)
+                app = resetting(sts_layer(KmsFastApp()), self.reset)
                 port, fd = sock.getsockname()[1], sock.fileno()
                 # the keep-alive front (:mod:`.front`): persistent connections, no request log
                 self._server = make_server(HOST, port, app, threaded=True, request_handler=KeepAliveHandler, fd=fd)
@@ -100,6 +121,8 @@ class KmsEmulator:
             self._thread.start()
         except BaseException:
             self._stop_server()
+            if self.enforce_iam:
+                IAM.release_default()
             fidelity_kms_backends.unpin()
             uninstall()
             raise
@@ -119,5 +142,7 @@ class KmsEmulator:
         try:
             self._stop_server()
         finally:
+            if self.enforce_iam:
+                IAM.release_default()
             fidelity_kms_backends.unpin()
             uninstall()

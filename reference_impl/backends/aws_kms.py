@@ -30,6 +30,7 @@ from pytest_kmsconform import kinds
 
 from ..algorithms import Algorithm
 from ..canonical import require_digest
+from ..clock import Clock, utc_now
 from ..errors import (
     BackendError,
     BackendErrorCode,
@@ -42,6 +43,7 @@ from ..errors import (
 from ..jwk import public_key_from_der_or_pem
 from ..primitives import PublicKey, check_key_matches, ml_dsa_mu
 from ..signer import BackendKey
+from .aws_credentials import web_identity_configured, web_identity_credentials
 
 if TYPE_CHECKING:
     from .aws_kms_signer import AwsKmsSigner
@@ -352,9 +354,10 @@ class AwsKmsBackend:
             closer()
 
 
-def kms_client(**kwargs: Any) -> Any:
+def kms_client(credentials: Any = None, **kwargs: Any) -> Any:
     """A boto3 KMS client with the SDK's own retries off: the reference signer retries through
-    :class:`~..retry.Retrier` (one bounded policy; stacked, the two made 25 attempts per call)."""
+    :class:`~..retry.Retrier` (one bounded policy; stacked, the two made 25 attempts per call).
+    ``credentials``: botocore credentials (refreshable ones, from :mod:`.aws_credentials`)."""
     try:
         import boto3
         from botocore.config import Config
@@ -362,15 +365,22 @@ def kms_client(**kwargs: Any) -> Any:
         raise ConfigurationError(
             f"the AWS KMS signer needs boto3 (pip install 'pytest-kmsconform[aws]'): {exc}"
         ) from None
-    return boto3.client("kms", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}), **kwargs)
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    if credentials is not None:
+        from .aws_credentials import client_with_credentials
+
+        return client_with_credentials("kms", credentials, config=config, **kwargs)
+    return boto3.client("kms", config=config, **kwargs)
 
 
-def client_from_env(env: Mapping[str, str]) -> Any:
+def client_from_env(env: Mapping[str, str], *, clock: Clock = utc_now) -> Any:
     """A boto3 KMS client from an environment mapping (not ``os.environ``).
 
     ``AWS_REGION`` or ``AWS_DEFAULT_REGION`` is required; ``AWS_ENDPOINT_URL_KMS`` /
     ``AWS_ENDPOINT_URL`` select an emulator; credentials come from ``AWS_ACCESS_KEY_ID`` /
-    ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` when set, else boto3's default chain.
+    ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` when set, else from ``AWS_ROLE_ARN`` +
+    ``AWS_WEB_IDENTITY_TOKEN_FILE`` (short-lived, refreshed before they expire on ``clock``:
+    :mod:`.aws_credentials`), else boto3's default chain.
     """
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if not region:
@@ -386,6 +396,8 @@ def client_from_env(env: Mapping[str, str]) -> Any:
         kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
         if env.get("AWS_SESSION_TOKEN"):
             kwargs["aws_session_token"] = env["AWS_SESSION_TOKEN"]
+    elif web_identity_configured(env):
+        return kms_client(web_identity_credentials(env, region=region, clock=clock), **kwargs)
     return kms_client(**kwargs)
 
 
@@ -394,10 +406,11 @@ def key_backend_from_env(env: Mapping[str, str], namespace: str) -> AwsKmsBacken
     return AwsKmsBackend(client_from_env(env), namespace=namespace)
 
 
-def signer_from_env(env: Mapping[str, str]) -> AwsKmsSigner:
+def signer_from_env(env: Mapping[str, str], *, clock: Clock = utc_now) -> AwsKmsSigner:
     """The seed's AWS KMS signer: ``AUDIT_SIGNING_KMS_KEY_ID`` (KeyId, key ARN, alias name or alias
-    ARN; required), ``AUDIT_SIGNING_ALG`` (optional: default from the key's spec), the region and
-    endpoint variables of :func:`client_from_env`."""
+    ARN; required), ``AUDIT_SIGNING_ALG`` (optional: default from the key's spec), the region,
+    endpoint and credential variables of :func:`client_from_env` (``clock``: when web identity
+    credentials are refreshed)."""
     from .aws_kms_signer import AwsKmsSigner
 
     key_id = env.get("AUDIT_SIGNING_KMS_KEY_ID")
@@ -409,4 +422,4 @@ def signer_from_env(env: Mapping[str, str]) -> AwsKmsSigner:
             alg = Algorithm.parse(env["AUDIT_SIGNING_ALG"])
         except UnsupportedAlgorithm as exc:
             raise ConfigurationError(f"AUDIT_SIGNING_ALG: {exc}") from None
-    return AwsKmsSigner.open(AwsKmsBackend(client_from_env(env)), key_id, alg)
+    return AwsKmsSigner.open(AwsKmsBackend(client_from_env(env, clock=clock)), key_id, alg)

@@ -226,8 +226,8 @@ def _keypair(directory: Path) -> tuple[Path, Path]:
     return private, public
 
 
-CERT_BACKENDS = "local,mock,aws-kms,signing-proxy"
-"""Every backend the guard checks need, so nothing is skipped and a certificate can be issued."""
+CERT_BACKENDS = "local,mock,aws-kms,vault,signing-proxy"
+"""Every backend the guard and least-privilege checks need, so nothing is skipped and a certificate can be issued."""
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,7 @@ def test_e2e_reference_passes_and_is_certified(e2e: dict[str, object]) -> None:
     closing = lines[-1]
     passed = int(closing.split(" passed")[0])
     assert passed > 0 and closing == f"{passed} passed, 0 failed"
-    assert lines[-2] == f"kmsconform: {passed}/{passed} (local, mock, aws-kms, signing-proxy)"
+    assert lines[-2] == f"kmsconform: {passed}/{passed} (local, mock, aws-kms, vault, signing-proxy)"
     assert any(line.startswith("  aws-kms: emulator started, moto") for line in lines), proc.stdout
     assert any(line.startswith("  local / signing: ") for line in lines), "no progress line"
     assert any(line.startswith("certificate: ") for line in lines)
@@ -265,10 +265,11 @@ def test_e2e_reports_match_the_output(e2e: dict[str, object]) -> None:
     document, run = json_report.load(out / "report.json")
     assert document["summary"]["verdict"] == "pass"
     assert [(b.name, b.status) for b in run.backends] == [
-        ("local", "started"), ("mock", "started"), ("aws-kms", "started"), ("signing-proxy", "started"),
+        ("local", "started"), ("mock", "started"), ("aws-kms", "started"), ("vault", "started"),
+        ("signing-proxy", "started"),
     ]  # fmt: skip
     assert run.implementation and run.catalogue_digest.startswith("sha256:")
-    assert {c.backend for c in run.checks} == {"", "local", "mock", "aws-kms", "signing-proxy"}
+    assert {c.backend for c in run.checks} == {"", "local", "mock", "aws-kms", "vault", "signing-proxy"}
     assert document["summary"]["badge"] in (out / "report.md").read_text(encoding="utf-8").splitlines()
 
 
@@ -278,7 +279,7 @@ def test_e2e_certificate_verifies_offline(e2e: dict[str, object]) -> None:
     ok = _kmsconform("verify-cert", cert, "--key", pub, "--report", report, "--json", cwd=tmp)
     assert ok.returncode == 0, ok.stderr
     claims = json.loads(ok.stdout)
-    assert [b["name"] for b in claims["backends"]] == ["local", "mock", "aws-kms", "signing-proxy"]
+    assert [b["name"] for b in claims["backends"]] == ["local", "mock", "aws-kms", "vault", "signing-proxy"]
     assert claims["catalogue_digest_basis"] == "catalogue"
     edited = json.loads(report.read_text(encoding="utf-8"))
     edited["checks"][0]["outcome"] = "failed"

@@ -30,6 +30,7 @@ AREAS = {
     "keys",
     "ml_dsa",
     "multisig",
+    "privilege",
     "reliability",
     "signing",
     "verifier",
