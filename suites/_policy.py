@@ -9,6 +9,9 @@ a restart. Or a service that is already running (``http://``, an implementation 
 ``running_policy()``): its gate enforces its own policy, which the suite reads (roles are found in
 it, ``_policy_roles.py``), it counts backend calls with the service's ``/metrics``, reads the budgets
 earlier requests used from the service's audit log, and cannot restart it.
+
+Over our ~400-line rule on purpose: both ways to get a gate (a factory, a running service) share
+the role table and the call counting; apart, each would restate them.
 """
 
 from __future__ import annotations

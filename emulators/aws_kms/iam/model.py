@@ -17,6 +17,9 @@ layer (:mod:`.kms_access`) and the STS layer (:mod:`.sts_wire`).
   permissions boundaries, session policies, SCPs, key policies and grants as a second gate (every
   key behaves as if its key policy delegated to IAM, as the default key policy does), AssumeRole
   with access keys, SAML, the IAM wire API (principals are created through this class).
+
+Just over our ~400-line rule: accounts, principals, OIDC providers and sessions are one state
+model read together (a session is only meaningful with the role and provider that issued it).
 """
 
 from __future__ import annotations
