@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload, loads_canonical
 from pytest_kmsconform.reference_impl.clock import format_time, parse_time
+from pytest_kmsconform.reference_impl.errors import InvalidDigest
 from pytest_kmsconform.reference_impl.jwk import jwk_to_public_key, public_key_to_jwk
 from pytest_kmsconform.reference_impl.multisig import manifest_digest
 from pytest_kmsconform.reference_impl.primitives import verify_digest
@@ -205,7 +206,12 @@ class ToyVerifier:
             body += raw[i + 1] + b"\n"  # the bytes as read: re-formatting is tampering too
             if rec["prev_hash"] != prev or rec["seq"] != i:
                 found.append(ToyFinding("CHAIN_BROKEN", i))
-            digest = audit_digest(canonicalize_payload(rec["payload"]), rec["prev_hash"]).hex()
+            try:
+                digest = audit_digest(canonicalize_payload(rec["payload"]), rec["prev_hash"]).hex()
+            except InvalidDigest:  # a prev_hash that is not 64 lower-case hex characters
+                found.append(ToyFinding("FORMAT_ERROR", i))
+                prev = rec["hash"]
+                continue
             if digest != rec["hash"]:
                 found.append(ToyFinding("HASH_MISMATCH", i))
             else:

@@ -25,6 +25,7 @@ model read together (a session is only meaningful with the role and provider tha
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 import secrets
 import threading
@@ -356,7 +357,8 @@ class IamModel:
         if found is None:
             raise UnrecognizedClient("The security token included in the request is invalid.")
         account, owner, credentials = found
-        if (session_token or None) != credentials.session_token:
+        # constant time: the session token is a secret
+        if not hmac.compare_digest((session_token or "").encode(), (credentials.session_token or "").encode()):
             raise UnrecognizedClient("The security token included in the request is invalid.")
         if isinstance(owner, Session):
             assert credentials.expiration is not None
