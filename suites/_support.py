@@ -73,6 +73,11 @@ def audit_payload(n: int, **extra: Any) -> dict[str, Any]:
     return {**TRICKY_PAYLOAD, "n": n, **extra}
 
 
+def plain_payload(n: int) -> dict[str, Any]:
+    """The ``n``-th payload of a record without canonicalization traps: ASCII strings, small integers."""
+    return {"type": "approval", "n": n, "actor": "kmsconform", "note": f"record {n}"}
+
+
 def oracle_canonical(payload: Any) -> bytes:
     """RFC 8785 bytes of ``payload`` as a JSON value: an integer beyond 2**53 that came back over
     JSON (a child process writes the double 1e16 as ``10000000000000000``) is that double."""
@@ -231,7 +236,9 @@ def build_reference_archive(key: ReferenceKey, path: Path, n: int) -> Path:
     records: list[dict[str, Any]] = []
     prev: str | None = None
     for i in range(n):
-        payload = audit_payload(i, note=f"record {i}")
+        # even records carry the RFC 8785 traps; odd ones are plain ASCII, the common case a verifier
+        # may take a shortcut for (tampers at 1 and 3 then reach that shortcut)
+        payload = audit_payload(i, note=f"record {i}") if i % 2 == 0 else plain_payload(i)
         digest_hex = audit_digest(oracle_canonical(payload), prev).hex()
         signature = key.signer.sign_digest(bytes.fromhex(digest_hex)).to_json()
         ts = format_time(now())
