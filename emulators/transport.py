@@ -12,13 +12,17 @@ here, once:
   closed at once instead of queueing;
 * optional TLS, with the handshake in the connection's own thread (a slow or hostile client
   cannot stall the accept loop) under a socket timeout;
-* :class:`ServerThread` runs ``serve_forever`` in the background and stops it cleanly.
+* :class:`ServerThread` runs ``serve_forever`` in the background and stops it cleanly;
+* a stop that takes effect at once: socketserver notices ``shutdown()`` only when its ``select``
+  times out (``poll_interval``), which a run that starts and stops a server per check paid hundreds
+  of times; here ``shutdown()`` also wakes the loop through a socket pair.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import selectors
 import socket
 import ssl
 import threading
@@ -68,7 +72,51 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         self.socket_timeout = socket_timeout
         self._slots = threading.BoundedSemaphore(max_connections) if max_connections is not None else None
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, handler)
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._stop_requested = False
+        self._stopped = threading.Event()
+        try:
+            super().__init__(address, handler)
+        except BaseException:
+            self._close_wake()
+            raise
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown`: socketserver's loop, also woken by the stop request."""
+        self._stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._wake_read, selectors.EVENT_READ)
+                while not self._stop_requested:
+                    ready = selector.select(poll_interval)
+                    if self._stop_requested:
+                        break
+                    if any(key.fileobj is self for key, _ in ready):
+                        self._handle_request_noblock()
+                    self.service_actions()
+        finally:
+            with contextlib.suppress(OSError):
+                self._wake_read.setblocking(False)
+                while self._wake_read.recv(64):
+                    pass
+            self._stop_requested = False
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` and wait until it has returned (call it from another thread)."""
+        self._stop_requested = True
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"\0")
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._close_wake()
+
+    def _close_wake(self) -> None:
+        self._wake_read.close()
+        self._wake_write.close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self._slots is not None and not self._slots.acquire(blocking=False):

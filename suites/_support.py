@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from pytest_kmsconform.reference_impl.backends.local import LocalKeyBackend
 from pytest_kmsconform.reference_impl.canonical import audit_digest, canonicalize_payload, loads_canonical
 from pytest_kmsconform.reference_impl.clock import format_time, parse_time
 from pytest_kmsconform.reference_impl.keyring import KeyRing, RingSigner
+from pytest_kmsconform.reference_impl.primitives import PrivateKey, generate_private_key
 from pytest_kmsconform.reference_impl.signature import Signature, b64url_encode
 from pytest_kmsconform.reference_impl.verifier import Verifier
 
@@ -107,16 +109,60 @@ def reference_verifier(jwks: Mapping[str, Any]) -> Verifier:
     return Verifier(jwks)
 
 
+_RSA = frozenset({Algorithm.RSA_SHA256, Algorithm.RSA_PSS_SHA256})
+
+
+class KeyPool:
+    """RSA keys for the suites' own material, reused across checks but never within one.
+
+    RSA-2048 generation was a fifth of a full run's time, spent again in every check that makes
+    agents. Call :meth:`restart` as a check begins: its draws then return the pool's keys in order,
+    each a different key (a new one when the check needs more than any check before it).
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[Algorithm, list[PrivateKey]] = {}
+        self._next: dict[Algorithm, int] = {}
+        self._lock = threading.Lock()
+
+    def restart(self) -> None:
+        with self._lock:
+            self._next.clear()
+
+    def draw(self, alg: Algorithm) -> PrivateKey:
+        with self._lock:
+            index = self._next.get(alg, 0)
+            self._next[alg] = index + 1
+            keys = self._keys.setdefault(alg, [])
+            if index == len(keys):
+                keys.append(generate_private_key(alg))
+            return keys[index]
+
+
+class SuiteKeyBackend(LocalKeyBackend):
+    """The local backend for the suites' own keys; RSA versions come from ``pool`` when one is given."""
+
+    def __init__(self, pool: KeyPool | None = None) -> None:
+        super().__init__()
+        self._pool = pool
+
+    def _new_material(self, alg: Algorithm, label: str, n: int) -> PrivateKey | bytes:
+        if self._pool is None or alg not in _RSA:
+            return super()._new_material(alg, label, n)
+        return self._pool.draw(alg)
+
+
 @dataclass
 class ReferenceKey:
-    """A reference key ring on the local backend; ``signer`` signs with its active version."""
+    """A reference key ring on the suites' key backend; ``signer`` signs with its active version."""
 
     ring: KeyRing
     signer: RingSigner
 
     @classmethod
-    def create(cls, alg: Algorithm, label: str) -> ReferenceKey:
-        ring = KeyRing(LocalKeyBackend(), alg, label)
+    def create(cls, alg: Algorithm, label: str, pool: KeyPool | None = None) -> ReferenceKey:
+        """A fresh key ring; with ``pool``, its RSA versions are drawn from it (see :class:`KeyPool`)."""
+        ring = KeyRing(SuiteKeyBackend(pool), alg, label)
         ring.rotate()
         return cls(ring, RingSigner(ring))
 

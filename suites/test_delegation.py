@@ -70,7 +70,16 @@ class Agent:
 
     @classmethod
     def create(cls, name: str, alg: Algorithm) -> Agent:
-        return cls(name, AgentSigner(sup.ReferenceKey.create(alg, name)))
+        return cls(name, AgentSigner(sup.ReferenceKey.create(alg, name, AGENT_KEYS)))
+
+
+AGENT_KEYS = sup.KeyPool()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_agent_keys() -> None:
+    """Every agent of a check has a key of its own (RSA keys are reused across checks, see KeyPool)."""
+    AGENT_KEYS.restart()
 
 
 def window(now: datetime, start_h: float, end_h: float) -> tuple[datetime, datetime]:

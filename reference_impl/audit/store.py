@@ -3,9 +3,10 @@
 :class:`SqliteAuditStore` is the embedded default. ``append`` runs in one ``BEGIN IMMEDIATE``
 transaction: read the head, compute the digest, sign, insert, commit. ``BEGIN IMMEDIATE`` takes
 SQLite's write lock before the head is read, so appenders in other threads or processes wait and
-then link onto the new head: the chain never forks (``seq`` is the primary key and ``prev_hash`` is
-unique as a second guard). If signing raises, the transaction is rolled back and the error
-re-raised: nothing is written.
+then link onto the new head (appenders of one process queue on a lock per file first: SQLite's busy
+handler polls in sleeps of up to 100 ms, a lock hands over at once): the chain never forks (``seq``
+is the primary key and ``prev_hash`` is unique as a second guard). If signing raises, the
+transaction is rolled back and the error re-raised: nothing is written.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ from .chain import ChainedStore
 from .records import AuditRecord
 
 PAGE = 1000
+
+_writer_locks: dict[str, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.Lock:
+    """The lock the appenders of this process take before SQLite's, one per database file."""
+    key = os.path.realpath(path)
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(key, threading.Lock())
 
 
 @runtime_checkable
@@ -101,6 +112,7 @@ class SqliteAuditStore(ChainedStore):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
+        self._writer = _writer_lock(self.path)
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(_SCHEMA)
@@ -122,14 +134,19 @@ class SqliteAuditStore(ChainedStore):
     @contextmanager
     def _head_locked(self, action: str) -> Iterator[tuple[sqlite3.Connection, int, str | None]]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock before the head is read: no fork
+        if not self._writer.acquire(timeout=self._busy_timeout):
+            raise AuditStoreError(f"{action}: another appender held {self.path} for over {self._busy_timeout:g}s")
         try:
-            row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
-            yield (conn, 0, None) if row is None else (conn, row[0] + 1, row[1])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")  # SQLite's write lock before the head is read: no fork
+            try:
+                row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+                yield (conn, 0, None) if row is None else (conn, row[0] + 1, row[1])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._writer.release()
 
     def _insert(
         self,
