@@ -144,6 +144,10 @@ def pytest_args(args: argparse.Namespace, backends: list[str], root: Path) -> li
         str(root),
         "-p",
         "no:cacheprovider",
+        # no suite uses Hypothesis; its plugin imports the whole package at the end of a run, about
+        # a second where bytecode is not cached (PYTHONDONTWRITEBYTECODE, common in CI images)
+        "-p",
+        "no:hypothesispytest",
         "--import-mode=importlib",
         "--kmsconform",
         f"--kmsconform-impl={args.impl}",
