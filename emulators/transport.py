@@ -93,7 +93,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
                     if self._stop_requested:
                         break
                     if any(key.fileobj is self for key, _ in ready):
-                        self._handle_request_noblock()
+                        self._handle_request_noblock()  # type: ignore[attr-defined]  # socketserver's, unstubbed
                     self.service_actions()
         finally:
             with contextlib.suppress(OSError):
