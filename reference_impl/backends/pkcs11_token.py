@@ -40,7 +40,8 @@ class TokenSession:
 
     With :meth:`refill_spare` / :meth:`take_spare`, one key pair is generated ahead, in a second
     session on a background thread (python-pkcs11 releases the GIL during ``C_GenerateKeyPair``), so
-    RSA generation overlaps the caller's other work; the taker gives the spare its id and label, and
+    RSA generation overlaps the caller's work that does not touch the token (token calls wait for it:
+    every call, this one included, holds :attr:`lock`); the taker gives the spare its id and label, and
     a spare never taken is destroyed when the session closes.
     """
 
@@ -65,10 +66,14 @@ class TokenSession:
 
             def run() -> bytes:
                 key_id = secrets.token_bytes(8)
-                try:
-                    generate(spare_session, key_id)
-                finally:
-                    spare_session.close()
+                # under the lock like every other call: python-pkcs11 initialises the module with
+                # C_Initialize(NULL), i.e. "no concurrent calls", and SoftHSM2 then runs without its
+                # own mutexes: calls that overlap can corrupt its state
+                with self.lock:
+                    try:
+                        generate(spare_session, key_id)
+                    finally:
+                        spare_session.close()
                 return key_id
 
             self._spare, self._spare_kind = self._workers.submit(run), kind
@@ -93,9 +98,11 @@ class TokenSession:
             spare, self._spare = self._spare, None
             workers, self._workers = self._workers, None
         if spare is not None:
-            with contextlib.suppress(Exception), self.lock:
-                for obj in list(self.session.get_objects({Attribute.ID: spare.result()})):
-                    obj.destroy()
+            with contextlib.suppress(Exception):
+                spare_id = spare.result()  # before the lock: the generation holds it until done
+                with self.lock:
+                    for obj in list(self.session.get_objects({Attribute.ID: spare_id})):
+                        obj.destroy()
         if workers is not None:
             workers.shutdown(wait=True)
 

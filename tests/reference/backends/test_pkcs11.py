@@ -144,6 +144,29 @@ def test_rsa_spares_are_relabelled_and_never_left_behind(handle: BackendHandle) 
         assert list(session.get_objects({Attribute.LABEL: SPARE_LABEL})) == []
 
 
+def test_the_spare_is_made_under_the_session_lock(handle: BackendHandle) -> None:
+    """python-pkcs11 calls C_Initialize(NULL) ("no concurrent calls"), so SoftHSM2 runs without its own
+    mutexes: the background generation must wait while another call holds the session lock."""
+    import threading
+
+    made = backend_from_env({**handle.env, "KMSCONFORM_PKCS11_RSA_SPARE": "1"})
+    shared = made._shared
+    assert shared is not None
+    started = threading.Event()
+
+    def generate(session: object, pair_id: bytes) -> None:
+        started.set()
+
+    try:
+        with shared.lock:  # as a sign in another thread would
+            shared.refill_spare("probe", generate)
+            assert not started.wait(0.3), "the spare generation ran while another call held the session lock"
+        assert shared.take_spare("probe") is not None
+        assert started.is_set()
+    finally:
+        made.close()
+
+
 def test_ec_point_encodings() -> None:
     point = bytes(range(65))
     assert _raw_point(point, 65) == point
