@@ -275,9 +275,9 @@ def test_reset_after_execution(fault_rig: Rig) -> None:
     flags=["RESILIENCE"],
 )
 def test_timeout(fault_rig: Rig) -> None:
-    # Held 100 ms, then closed unanswered: no client gives up that early, so each sees what it would
-    # after a longer hold (the connection ends with no answer); 500 ms cost 0.8 s a check, to no use.
-    fault_rig.arm(sign_rule(fault="timeout", ms=100, count=2))
+    # Held 20 ms, then closed unanswered: no client gives up that early, so each sees what it would
+    # after a longer hold (the connection ends with no answer); 100 ms cost 7 s of every full run.
+    fault_rig.arm(sign_rule(fault="timeout", ms=20, count=2))
     outcome = fault_rig.append_all()
     assert_injected(fault_rig)
     assert_bounded(fault_rig, outcome)
