@@ -35,6 +35,7 @@ from pytest_kmsconform import backend_registry
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.options import get_config
 from pytest_kmsconform.outcomes import backend_unavailable
+from pytest_kmsconform.reference_impl import rsa_supply
 from pytest_kmsconform.results import BackendInfo
 
 
@@ -218,6 +219,8 @@ def run_namespace(config: pytest.Config) -> str:
 
 
 POOL_KEY = pytest.StashKey[BackendPool]()
+SPARE_RSA_KEYS = 4
+"""RSA-2048 keys kept ready while checks run (a rotation takes one; the filler makes the next)."""
 STATES_KEY = pytest.StashKey[list[BackendState]]()
 
 
@@ -286,9 +289,16 @@ def kmsconform_backend_pool(request: pytest.FixtureRequest, pytestconfig: pytest
         required=kc.backends if kc.backends_named else (),
     ) as pool:
         pytestconfig.stash[POOL_KEY] = pool
-        if any(item.get_closest_marker("kmsconform_check") is not None for item in request.session.items):
+        if not any(item.get_closest_marker("kmsconform_check") is not None for item in request.session.items):
+            yield pool
+            return
+        # checks make a few hundred RSA keys: make them on the core the run leaves idle
+        rsa_supply.keep_ready(bits=2048, count=SPARE_RSA_KEYS)
+        try:
             pool.start_all(backends_in_use(request.session.items, request.getfixturevalue("kmsconform_impl")))
-        yield pool
+            yield pool
+        finally:
+            rsa_supply.SUPPLY.stop()
 
 
 def backend_fixture(name: str, *, options: dict[str, str] | None = None) -> Any:

