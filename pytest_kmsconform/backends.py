@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 import uuid
@@ -296,8 +297,12 @@ def kmsconform_backend_pool(request: pytest.FixtureRequest, pytestconfig: pytest
         rsa_supply.keep_ready(bits=2048, count=SPARE_RSA_KEYS)
         try:
             pool.start_all(backends_in_use(request.session.items, request.getfixturevalue("kmsconform_impl")))
+            # what exists now (the imported clients and models, the started backends) lives until the
+            # end: out of the collector's full passes, which walked it again and again (0.5 s a run)
+            gc.freeze()
             yield pool
         finally:
+            gc.unfreeze()
             rsa_supply.SUPPLY.stop()
 
 

@@ -35,6 +35,7 @@ from ..transport import Handler, LoopbackHTTPServer, ServerThread
 from .catalog import wire_error
 from .errors import FaultProxyError
 from .plan import Decision, FaultKind, FaultPlan, Phase
+from .upstream import UpstreamPool
 from .wire import Call, classify, corrupt_signature
 
 HOP_BY_HOP = frozenset(
@@ -183,6 +184,7 @@ class FaultProxy:
                 self._up_tls = ssl.create_default_context(cafile=None if upstream_ca is None else str(upstream_ca))
             except (OSError, ssl.SSLError) as exc:
                 raise FaultProxyError(f"cannot load the upstream CA bundle {upstream_ca}: {exc}") from None
+        self._upstream = UpstreamPool(self._up_host, self._up_port, tls=self._up_tls, timeout=UPSTREAM_TIMEOUT_S)
         self.ca_file: Path | None = None
         """In front of an HTTPS backend: the proxy's own CA certificate (PEM), which clients trust."""
         self._cert_dir: Path | None = None
@@ -228,6 +230,7 @@ class FaultProxy:
             self._thread.stop(timeout=10)
         self._thread = None
         self._server = None
+        self._upstream.close()
         self._remove_certs()
 
     def _remove_certs(self) -> None:
@@ -257,23 +260,45 @@ class FaultProxy:
         """Send the request upstream; an unreachable upstream is answered 502 by the proxy itself."""
         out = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
         out["Content-Length"] = str(len(body))
-        conn: http.client.HTTPConnection
-        if self._up_tls is not None:
-            conn = http.client.HTTPSConnection(
-                self._up_host, self._up_port, timeout=UPSTREAM_TIMEOUT_S, context=self._up_tls
-            )
-        else:
-            conn = http.client.HTTPConnection(self._up_host, self._up_port, timeout=UPSTREAM_TIMEOUT_S)
+        pool = self._upstream
+        conn, reused = pool.take()
         try:
-            conn.request(method, self._up_prefix + path, body=body, headers=out)
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, resp.getheaders(), data
+            try:
+                status, resp_headers, data = _exchange(conn, method, self._up_prefix + path, out, body, pool)
+            except STALE_CONNECTION:
+                if not reused:
+                    raise
+                # the backend closed a kept-alive connection as we reused it: nothing reached it yet
+                conn.close()
+                conn = pool.new()
+                status, resp_headers, data = _exchange(conn, method, self._up_prefix + path, out, body, pool)
+            return status, resp_headers, data
         except OSError as exc:  # ssl.SSLError included: an upstream that fails verification
+            conn.close()
             text = f"fault proxy: upstream {self._up_host}:{self._up_port} unreachable: {exc}".encode()
             return 502, [("Content-Type", "text/plain; charset=utf-8")], text
-        finally:
+        except http.client.HTTPException:
             conn.close()
+            raise
+
+
+STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+"""What a kept-alive connection the backend has just closed raises on reuse."""
+
+
+def _exchange(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    pool: UpstreamPool,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    pool.give_back(conn, resp)
+    return resp.status, resp.getheaders(), data
 
 
 @contextmanager

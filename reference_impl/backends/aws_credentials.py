@@ -11,6 +11,7 @@ expire" is injectable, so a test can move time past the expiry instead of waitin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,5 +73,15 @@ def client_with_credentials(service: str, credentials: Any, **kwargs: Any) -> An
     import botocore.session
 
     session = botocore.session.Session()
+    # a fresh session would parse the service's model files again (about 0.1 s a client)
+    session.register_component("data_loader", _shared_loader())
     session._credentials = credentials  # botocore's own hook for credentials it did not resolve itself
     return boto3.Session(botocore_session=session).client(service, **kwargs)
+
+
+@functools.cache
+def _shared_loader() -> Any:
+    """botocore's model loader, shared by the sessions made here (it caches what it parsed)."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
