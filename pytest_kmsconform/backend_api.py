@@ -86,3 +86,19 @@ def iter_env_lines(handle: BackendHandle) -> Iterator[str]:
     """``NAME=value`` lines, sorted, as ``kmsconform emulate`` prints them."""
     for key in sorted(handle.env):
         yield f"{key}={handle.env[key]}"
+
+
+def missing_extra(extra: str, *modules: str) -> str | None:
+    """Why a provider cannot start for want of ``modules`` (``None``: all installed), without
+    importing them: the availability probe runs before any check, in every process of a run, and
+    importing the client libraries there (moto, google-cloud-kms...) cost most of a second."""
+    import importlib.util
+
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package that is missing or broken
+            found = False
+        if not found:
+            return f"needs the {extra} extra (pip install 'pytest-kmsconform[{extra}]'): no module named {module!r}"
+    return None

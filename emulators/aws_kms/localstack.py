@@ -40,8 +40,8 @@ from pytest_kmsconform.reference_impl.errors import ConfigurationError
 from pytest_kmsconform import kinds
 from pytest_kmsconform.backend_api import BackendHandle
 
+from .defaults import DEFAULT_REGION
 from .provider import AwsKmsDetails
-from .server import DEFAULT_REGION
 
 VERSION = "4.13.1"
 IMAGE = f"localstack/localstack:{VERSION}"

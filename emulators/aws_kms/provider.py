@@ -18,9 +18,7 @@ from pytest_kmsconform.reference_impl.algorithms import Algorithm
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform import kinds
-from pytest_kmsconform.backend_api import BackendHandle
-
-from .server import DEFAULT_REGION, KmsEmulator
+from pytest_kmsconform.backend_api import BackendHandle, missing_extra
 
 OPTIONS = frozenset({"seed", "region", "iam"})
 
@@ -59,12 +57,7 @@ class AwsKmsProvider:
     embedded: bool = True
 
     def unavailable_reason(self) -> str | None:
-        try:
-            import boto3  # noqa: F401
-            import moto.server  # noqa: F401
-        except ImportError as exc:
-            return f"needs the aws extra (pip install 'pytest-kmsconform[aws]'): {exc}"
-        return None
+        return missing_extra("aws", "boto3", "moto")
 
     @contextmanager
     def start(
@@ -79,6 +72,9 @@ class AwsKmsProvider:
         iam = options.get("iam", "off").lower()
         if iam not in ("on", "off"):
             raise ConfigurationError(f"aws-kms: option iam must be on or off, not {options['iam']!r}")
+        from .defaults import DEFAULT_REGION
+        from .server import KmsEmulator  # moto: imported when a run starts one
+
         region = options.get("region", DEFAULT_REGION)
         with KmsEmulator(port=port, seed=seed, region=region, iam=iam == "on") as emulator:
             yield BackendHandle(

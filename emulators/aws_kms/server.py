@@ -17,13 +17,13 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ..ports import HOST, listen
+from .defaults import DEFAULT_REGION as DEFAULT_REGION  # re-exported
 from .front import KeepAliveHandler, KmsFastApp
 from .iam.model import IAM, IamModel
 from .iam.sts_wire import sts_layer
 from .install import install, uninstall
 from .models import fidelity_kms_backends
 
-DEFAULT_REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kmsconform", "AWS_SECRET_ACCESS_KEY": "kmsconform-dummy-secret"}
 _DUMMY_KEY = (DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pytest_kmsconform.reference_impl.backends.azure_keyvault import UNSUPPORTED
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
-from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.backend_api import BackendHandle, missing_extra
 
 from .server import KeyVaultEmulator
 from .wire import LATEST_API_VERSION
@@ -45,11 +45,7 @@ class AzureKeyVaultProvider:
     """Algorithms of the contract this backend cannot sign, with the reason (checks: not applicable)."""
 
     def unavailable_reason(self) -> str | None:
-        try:
-            import azure.keyvault.keys  # noqa: F401
-        except ImportError as exc:
-            return f"needs the azure extra (pip install 'pytest-kmsconform[azure]'): {exc}"
-        return None
+        return missing_extra("azure", "azure.keyvault.keys")
 
     @contextmanager
     def start(

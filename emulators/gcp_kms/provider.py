@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pytest_kmsconform.reference_impl.errors import ConfigurationError
 
 from pytest_kmsconform import kinds
-from pytest_kmsconform.backend_api import BackendHandle
+from pytest_kmsconform.backend_api import BackendHandle, missing_extra
 
 if TYPE_CHECKING:
     from .server import GcpKmsEmulator
@@ -64,13 +64,7 @@ class GcpKmsProvider:
     embedded: bool = True
 
     def unavailable_reason(self) -> str | None:
-        try:
-            import google.cloud.kms_v1  # noqa: F401
-            import google_crc32c  # noqa: F401
-            import grpc  # noqa: F401
-        except ImportError as exc:
-            return f"needs the gcp extra (pip install 'pytest-kmsconform[gcp]'): {exc}"
-        return None
+        return missing_extra("gcp", "google.cloud.kms_v1", "google_crc32c", "grpc")
 
     @contextmanager
     def start(
