@@ -26,7 +26,12 @@ from pytest_kmsconform.emulators.pkcs11 import softhsm
 
 VERSION = "0.10.1"
 SDIST = f"python_pkcs11-{VERSION}.tar.gz"
-MIN_PASSED = 145  # measured: 145 passed, 18 skipped (mechanisms SoftHSM2 2.6.1 lacks); fewer is a regression
+MIN_PASSED = 144  # measured: 144 passed, 18 skipped (mechanisms SoftHSM2 2.6.1 lacks); fewer is a regression
+# python-pkcs11 initialises the module with C_Initialize(NULL) (no concurrent calls promised, so SoftHSM2
+# takes no mutexes), yet this test drives one session from 10 threads with the GIL released: SoftHSM2
+# 2.6.1 then crashes now and then (softhsm/SoftHSMv2#688; here once in CI, 2026-12-05, at this test).
+# The backend never does this: every session call holds TokenSession.lock.
+DESELECTED = ("tests/test_threading.py::ThreadingTests::test_concurrency",)
 HERE = Path(__file__).resolve().parent
 
 
@@ -41,6 +46,12 @@ def _outcomes(report: Path) -> Counter[str]:
         kinds = {child.tag for child in case}
         counts[next((k for k in ("failure", "error", "skipped") if k in kinds), "passed")] += 1
     return counts
+
+
+def _crash_excerpt(output: str) -> str:
+    """The interpreter's fatal-error report from its start (the crashing thread's stack comes first)."""
+    start = output.find("Fatal Python error")
+    return output[start : start + 4000] if start >= 0 else output[-4000:]
 
 
 def test_python_pkcs11_suite_passes_on_our_token(tmp_path: Path, record_property: object) -> None:
@@ -68,9 +79,9 @@ def test_python_pkcs11_suite_passes_on_our_token(tmp_path: Path, record_property
         }
     )
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:kmsconform", "-o", "addopts="]
-    argv += ["-q", "-W", "ignore", f"--junitxml={report}", "tests"]
+    argv += ["-q", "-W", "ignore", f"--junitxml={report}", *(f"--deselect={test}" for test in DESELECTED), "tests"]
     done = subprocess.run(argv, cwd=run_dir, env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert report.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+    assert report.is_file(), _crash_excerpt(done.stdout + done.stderr)
     counts = _outcomes(report)
     record_property("python_pkcs11_suite", dict(counts))  # type: ignore[operator]
     assert counts["failure"] + counts["error"] == 0, (dict(counts), done.stdout[-5000:])
