@@ -27,10 +27,8 @@ from pytest_kmsconform.emulators.pkcs11 import softhsm
 VERSION = "0.10.1"
 SDIST = f"python_pkcs11-{VERSION}.tar.gz"
 MIN_PASSED = 144  # measured: 144 passed, 18 skipped (mechanisms SoftHSM2 2.6.1 lacks); fewer is a regression
-# python-pkcs11 initialises the module with C_Initialize(NULL) (no concurrent calls promised, so SoftHSM2
-# takes no mutexes), yet this test drives one session from 10 threads with the GIL released: SoftHSM2
-# 2.6.1 then crashes now and then (softhsm/SoftHSMv2#688; here once in CI, 2026-12-05, at this test).
-# The backend never does this: every session call holds TokenSession.lock.
+# one session from ten threads after C_Initialize(NULL): SoftHSM2 2.6.1 crashes now and then
+# (softhsm/SoftHSMv2#688); why the backend is not affected: docs/emulators/pkcs11.md
 DESELECTED = ("tests/test_threading.py::ThreadingTests::test_concurrency",)
 HERE = Path(__file__).resolve().parent
 
