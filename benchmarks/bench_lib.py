@@ -74,6 +74,27 @@ def latency_summary(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
+def calibrate(keys: int = 40, loops: int = 15) -> dict[str, float]:
+    """Machine speed now, in ms (medians): an RSA-2048 key generation (OpenSSL, the run's largest
+    single cost; its time is random, hence ``keys`` of them) and a fixed pure-Python loop (the
+    interpreter's speed). Taken before and after a long benchmark, a change between the two says
+    the machine changed under it, not the code."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def python_loop() -> None:
+        total = 0
+        for i in range(1_000_000):
+            total += i % 7
+        assert total > 0
+
+    keygen = time_calls(lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), keys)
+    loop = time_calls(python_loop, loops)
+    return {
+        "rsa2048_keygen_ms": round(statistics.median(keygen) * 1000, 1),
+        "python_loop_ms": round(statistics.median(loop) * 1000, 2),
+    }
+
+
 def machine_description() -> dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     cpu = ""

@@ -74,6 +74,11 @@ class RsaSupply:
             assert self._filler is not None
             self._filler.start()
 
+    def target(self, bits: int) -> int:
+        """How many spare ``bits``-bit keys are kept ready (0: none)."""
+        with self._lock:
+            return self._targets.get(bits, 0)
+
     def stop(self) -> None:
         """Stop the filler (the key being made is finished first) and drop every spare."""
         with self._lock:

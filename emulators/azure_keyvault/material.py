@@ -10,12 +10,10 @@ the caller computed, whose length must match the algorithm's hash.
 
 from __future__ import annotations
 
-import collections
 import enum
 import hashlib
 import hmac
 import math
-import threading
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -178,56 +176,17 @@ def seeded_ec(curve: Curve, stream: Stream) -> ec.EllipticCurvePrivateKey:
             continue
 
 
-class RsaPool:
-    """RSA keys made ahead of need (RSA generation takes 0.1-1 s; the transport fills the pool from a
-    background thread while the emulator waits for requests). Thread-safe; the model only takes."""
-
-    def __init__(self, target: int = 4, sizes: tuple[int, ...] = (DEFAULT_RSA_SIZE,)) -> None:
-        self.target = target
-        self.sizes = sizes
-        self._keys: dict[int, collections.deque[rsa.RSAPrivateKey]] = {s: collections.deque() for s in sizes}
-        self._lock = threading.Lock()
-        self.wanted = threading.Event()
-        self.wanted.set()
-
-    def take(self, bits: int) -> rsa.RSAPrivateKey | None:
-        with self._lock:
-            keys = self._keys.get(bits)
-            key = keys.popleft() if keys else None
-        self.wanted.set()
-        return key
-
-    def short_of(self) -> int | None:
-        """A size below target, or ``None`` when the pool is full."""
-        with self._lock:
-            return next((s for s in self.sizes if len(self._keys[s]) < self.target), None)
-
-    def put(self, key: rsa.RSAPrivateKey) -> None:
-        with self._lock:
-            self._keys.setdefault(key.key_size, collections.deque()).append(key)
-
-    def fill_once(self) -> bool:
-        """Make one key if the pool is short; ``False`` when it is full."""
-        bits = self.short_of()
-        if bits is None:
-            self.wanted.clear()
-            return False
-        self.put(rsa.generate_private_key(public_exponent=RSA_EXPONENT, key_size=bits))
-        return True
-
-
 @dataclass(frozen=True)
 class MaterialSource:
-    """Where new private keys come from: a seed (reproducible), a pool of pre-made RSA keys, or fresh."""
+    """Where new private keys come from: a seed (reproducible), or fresh (RSA from the process's
+    :mod:`~pytest_kmsconform.reference_impl.rsa_supply`, whose spares every emulator shares)."""
 
     seed: bytes | None = None
-    pool: RsaPool | None = None
 
     def rsa(self, bits: int, label: str) -> rsa.RSAPrivateKey:
         if self.seed is not None:
             return seeded_rsa(bits, Stream(self.seed, f"kmsconform-azure-keyvault/RSA-{bits}/{label}"))
-        pooled = self.pool.take(bits) if self.pool is not None else None
-        return pooled or rsa_supply.take(bits)
+        return rsa_supply.take(bits)
 
     def ec(self, curve: Curve, label: str) -> ec.EllipticCurvePrivateKey:
         if self.seed is not None:

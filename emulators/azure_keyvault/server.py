@@ -15,7 +15,6 @@ import logging
 import shutil
 import ssl
 import tempfile
-import threading
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -23,9 +22,10 @@ from types import TracebackType
 from typing import Any
 
 from pytest_kmsconform.emulators.signing_proxy.devcerts import make_dev_certs
+from pytest_kmsconform.reference_impl import rsa_supply
 
 from ..transport import Handler, LoopbackHTTPServer, ServerThread
-from .material import MaterialSource, RsaPool
+from .material import DEFAULT_RSA_SIZE, MaterialSource
 from .models import KeyVault
 from .wire import KeyVaultApp, Request
 
@@ -90,20 +90,24 @@ class KeyVaultEmulator:
 
     :param port: TCP port on 127.0.0.1; 0 picks a free one.
     :param seed: derive key material and version ids from this seed (reproducible, slower for RSA).
-    :param rsa_pool: how many RSA-2048 keys to keep ready (0: none; ignored when seeded).
+    :param rsa_pool: how many RSA-2048 keys to keep ready once started (0: none; ignored when seeded):
+        it raises the target of the process's shared :mod:`~pytest_kmsconform.reference_impl.rsa_supply`
+        (never lowers it) while the emulator runs; its background thread makes them for every
+        emulator in the process.
     """
 
     def __init__(self, *, port: int = 0, seed: bytes | None = None, rsa_pool: int = 4) -> None:
         self.port = port
-        self.pool = RsaPool(rsa_pool) if seed is None and rsa_pool > 0 else None
-        self.vault = KeyVault(MaterialSource(seed=seed, pool=self.pool))
+        if rsa_pool < 0:
+            raise ValueError(f"rsa_pool must be >= 0, got {rsa_pool}")
+        self.rsa_spares = rsa_pool if seed is None else 0
+        self.vault = KeyVault(MaterialSource(seed=seed))
+        self._spares_restore: int | None = None
         self.tenant_id = str(uuid.UUID(bytes=seed[:16].ljust(16, b"\0"))) if seed else str(uuid.uuid4())
         self.app = KeyVaultApp(self.vault, self.tenant_id)
-        self._stopping = threading.Event()
         self._dir: Path | None = None
         self._httpd: _Server | None = None
         self._serving: ServerThread | None = None
-        self._filler: threading.Thread | None = None
         self.ca_file: Path | None = None
 
     # -- addresses and what clients need -----------------------------------------------------------
@@ -136,14 +140,6 @@ class KeyVaultEmulator:
         return StaticTokenCredential(DEV_TOKEN)
 
     # -- serving -----------------------------------------------------------------------------------
-    def _fill_pool(self) -> None:
-        assert self.pool is not None
-        while not self._stopping.is_set():
-            if not self.pool.wanted.wait(0.2):
-                continue
-            if not self._stopping.is_set():
-                self.pool.fill_once()
-
     def start(self) -> KeyVaultEmulator:
         if self._httpd is not None:
             raise RuntimeError("already started")
@@ -151,22 +147,21 @@ class KeyVaultEmulator:
         certs = make_dev_certs(self._dir)
         self.ca_file = certs.ca_cert
         ctx = certs.server_context()
-        self._stopping.clear()
         self._httpd = _Server(("127.0.0.1", self.port), self, ctx)
         self._serving = ServerThread(self._httpd, name="kmsconform-akv", poll_interval=0.1).start()
-        if self.pool is not None:
-            self._filler = threading.Thread(target=self._fill_pool, name="kmsconform-akv-rsa", daemon=True)
-            self._filler.start()
+        previous = rsa_supply.SUPPLY.target(DEFAULT_RSA_SIZE)
+        if self.rsa_spares > previous:  # never fewer spares than the run (or another emulator) asked for
+            rsa_supply.SUPPLY.keep_ready(DEFAULT_RSA_SIZE, self.rsa_spares)
+            self._spares_restore = previous
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
+        restore, self._spares_restore = self._spares_restore, None
+        if restore is not None and rsa_supply.SUPPLY.target(DEFAULT_RSA_SIZE) == self.rsa_spares:
+            rsa_supply.SUPPLY.keep_ready(DEFAULT_RSA_SIZE, restore)
         serving, self._serving, self._httpd = self._serving, None, None
         if serving is not None:
             serving.stop(timeout=10)
-        if self._filler is not None:
-            self._filler.join(timeout=10)
-            self._filler = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from pytest_kmsconform.emulators.azure_keyvault import KeyVaultEmulator
 from pytest_kmsconform.emulators.faults import FaultProxy, plan_from_dict
+from pytest_kmsconform.reference_impl import rsa_supply
 
 pytest.importorskip("azure.keyvault.keys", reason="needs the azure extra (azure-keyvault-keys)")
 
@@ -230,3 +231,20 @@ def test_kmsconform_emulate_prints_the_env_lines_and_stops_on_sigterm() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_rsa_pool_raises_the_supply_target_while_running_and_never_lowers_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    supply = rsa_supply.RsaSupply()
+    monkeypatch.setattr(rsa_supply, "SUPPLY", supply)
+    monkeypatch.setattr(rsa_supply, "_generate", lambda bits: rsa.generate_private_key(65537, 1024))
+    try:
+        supply.keep_ready(2048, 2)
+        with KeyVaultEmulator(rsa_pool=1):
+            assert supply.target(2048) == 2, "rsa_pool=1 lowered the run's target of 2"
+        with KeyVaultEmulator(rsa_pool=5):
+            assert supply.target(2048) == 5
+        assert supply.target(2048) == 2, "the emulator's target outlived it"
+        with KeyVaultEmulator(rsa_pool=5, seed=b"s"):
+            assert supply.target(2048) == 2, "a seeded vault makes no random RSA keys, so wants no spares"
+    finally:
+        supply.stop()

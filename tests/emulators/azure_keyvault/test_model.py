@@ -4,6 +4,7 @@ and rotation policies, signatures checked with pyca/cryptography, seeded reprodu
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -25,6 +26,7 @@ from pytest_kmsconform.emulators.azure_keyvault.policy import (
     policy_from_json,
 )
 from pytest_kmsconform.emulators.azure_keyvault.records import CreateSpec, Update
+from pytest_kmsconform.reference_impl import rsa_supply
 
 T0 = 1_800_000_000
 EC = CreateSpec(KeyType.EC, curve=Curve.P256)
@@ -266,16 +268,21 @@ def test_seeded_vaults_are_reproducible(clock: Clock) -> None:
     assert other.private.public_key().public_numbers() != ka.private.public_key().public_numbers()
 
 
-def test_rsa_pool_hands_out_distinct_pre_made_keys() -> None:
-    pool = material.RsaPool(target=2)
-    while pool.fill_once():
-        pass
-    vault = KeyVault(MaterialSource(pool=pool))
-    first, second = vault.create_key("a", RSA), vault.create_key("b", RSA)
-    assert first.private.public_key().public_numbers() != second.private.public_key().public_numbers()
-    assert pool.short_of() == 2048 and pool.wanted.is_set()
-    third = vault.create_key("c", RSA)  # pool empty: generated on the spot
-    assert third.private.key_size == 2048
+def test_unseeded_rsa_keys_come_from_the_shared_supply(monkeypatch: pytest.MonkeyPatch) -> None:
+    supply = rsa_supply.RsaSupply()
+    monkeypatch.setattr(rsa_supply, "SUPPLY", supply)
+    spare = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    monkeypatch.setattr(rsa_supply, "_generate", lambda bits: spare)
+    supply.keep_ready(2048, 1)
+    try:
+        deadline = time.monotonic() + 30
+        while supply.spares(2048) < 1:
+            assert time.monotonic() < deadline, "the supply made no spare"
+            time.sleep(0.01)
+        made = KeyVault(MaterialSource()).create_key("a", RSA)
+        assert made.private is spare, "the emulator made its own RSA key instead of taking the supply's spare"
+    finally:
+        supply.stop()
 
 
 def test_import_checks_the_key(vault: KeyVault) -> None:
