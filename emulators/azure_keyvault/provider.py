@@ -59,9 +59,9 @@ class AzureKeyVaultProvider:
         try:
             pool = int(options.get("rsa_pool", "4"))
         except ValueError:
-            raise ConfigurationError(
-                f"azure-keyvault: rsa_pool must be an integer, got {options['rsa_pool']!r}"
-            ) from None
+            pool = -1
+        if pool < 0:
+            raise ConfigurationError(f"azure-keyvault: rsa_pool must be an integer >= 0, got {options['rsa_pool']!r}")
         with KeyVaultEmulator(port=port, seed=seed, rsa_pool=pool) as emulator:
             yield BackendHandle(
                 name=self.name,

@@ -248,3 +248,13 @@ def test_rsa_pool_raises_the_supply_target_while_running_and_never_lowers_it(mon
             assert supply.target(2048) == 2, "a seeded vault makes no random RSA keys, so wants no spares"
     finally:
         supply.stop()
+
+
+@pytest.mark.parametrize("value", ["-1", "four"])
+def test_a_bad_rsa_pool_option_is_a_configuration_error(value: str) -> None:
+    from pytest_kmsconform.emulators.azure_keyvault.provider import PROVIDER
+    from pytest_kmsconform.reference_impl.errors import ConfigurationError
+
+    starting = PROVIDER.start(namespace="kc-test", options={"rsa_pool": value})
+    with pytest.raises(ConfigurationError, match=f"rsa_pool must be an integer >= 0, got '{value}'"):
+        starting.__enter__()
