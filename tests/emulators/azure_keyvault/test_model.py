@@ -4,7 +4,6 @@ and rotation policies, signatures checked with pyca/cryptography, seeded reprodu
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -269,20 +268,11 @@ def test_seeded_vaults_are_reproducible(clock: Clock) -> None:
 
 
 def test_unseeded_rsa_keys_come_from_the_shared_supply(monkeypatch: pytest.MonkeyPatch) -> None:
-    supply = rsa_supply.RsaSupply()
-    monkeypatch.setattr(rsa_supply, "SUPPLY", supply)
-    spare = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    monkeypatch.setattr(rsa_supply, "_generate", lambda bits: spare)
-    supply.keep_ready(2048, 1)
-    try:
-        deadline = time.monotonic() + 30
-        while supply.spares(2048) < 1:
-            assert time.monotonic() < deadline, "the supply made no spare"
-            time.sleep(0.01)
-        made = KeyVault(MaterialSource()).create_key("a", RSA)
-        assert made.private is spare, "the emulator made its own RSA key instead of taking the supply's spare"
-    finally:
-        supply.stop()
+    supplied = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    monkeypatch.setattr(rsa_supply, "SUPPLY", rsa_supply.RsaSupply())
+    monkeypatch.setattr(rsa_supply, "_generate", lambda bits: supplied)
+    made = KeyVault(MaterialSource()).create_key("a", RSA)
+    assert made.private is supplied, "the emulator made its own RSA key instead of taking one from the supply"
 
 
 def test_import_checks_the_key(vault: KeyVault) -> None:
