@@ -302,7 +302,10 @@ def kmsconform_backend_pool(request: pytest.FixtureRequest, pytestconfig: pytest
             gc.freeze()
             yield pool
         finally:
-            gc.unfreeze()
+            # an xdist worker ends with its session: kept frozen, its heap is not walked again by
+            # pytest's last collection and the interpreter's passes at exit (~1 s a worker)
+            if not hasattr(pytestconfig, "workerinput"):
+                gc.unfreeze()
             rsa_supply.SUPPLY.stop()
 
 

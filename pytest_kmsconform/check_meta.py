@@ -61,19 +61,39 @@ def _split(nodeid: str) -> tuple[str, str, str]:
     return path.rpartition("/")[2].removesuffix(".py"), func, param.removesuffix("]")
 
 
+class NodeidMeta:
+    """:func:`meta_from_nodeid` for many node ids over one backend selection: each check's targets
+    are listed once (the run's progress resolves every collected id, ~2,000 of them)."""
+
+    def __init__(self, backends: Sequence[str]) -> None:
+        self._backends = list(backends)
+        self._targets: dict[str, list[tuple[str, Target]]] = {}
+
+    def _ids(self, spec: CheckSpec) -> list[tuple[str, Target]]:
+        found = self._targets.get(spec.check_id)
+        if found is None:
+            found = [(f"-{t.id}-", t) for t in _targets_for(spec, self._backends) if t.id]
+            self._targets[spec.check_id] = found
+        return found
+
+    def __call__(self, nodeid: str) -> CheckMeta | None:
+        stem, func, param = _split(nodeid)
+        spec = catalogue_index().get((stem, func))
+        if spec is None:
+            return None
+        if spec.scope == "none":
+            return CheckMeta.of(spec, Target("", "", None))
+        # the instance's id is one of its targets' ids, alone or beside the check's own parameters
+        padded = f"-{param}-"
+        matches = [t for key, t in self._ids(spec) if key in padded]
+        if not matches:
+            return CheckMeta.of(spec, Target("", "", None))
+        return CheckMeta.of(spec, max(matches, key=lambda t: len(t.id)))
+
+
 def meta_from_nodeid(nodeid: str, backends: Sequence[str]) -> CheckMeta | None:
     """The metadata of a bundled check instance from its node id, over the selected ``backends``."""
-    stem, func, param = _split(nodeid)
-    spec = catalogue_index().get((stem, func))
-    if spec is None:
-        return None
-    if spec.scope == "none":
-        return CheckMeta.of(spec, Target("", "", None))
-    # the instance's id is one of its targets' ids, alone or beside the check's own parameters
-    matches = [t for t in _targets_for(spec, backends) if t.id and f"-{t.id}-" in f"-{param}-"]
-    if not matches:
-        return CheckMeta.of(spec, Target("", "", None))
-    return CheckMeta.of(spec, max(matches, key=lambda t: len(t.id)))
+    return NodeidMeta(backends)(nodeid)
 
 
 @pytest.hookimpl(trylast=True)

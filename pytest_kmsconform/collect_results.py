@@ -8,7 +8,8 @@ how it ended from :mod:`~pytest_kmsconform.outcomes`.
 Results are built from the reports the controller sees (``pytest_runtest_logreport``), which
 xdist forwards from every worker, so a check is never lost: a check whose worker crashed is
 ``error``. Workers add what only they know (started backends, the implementation's name) to
-``config.workeroutput["kmsconform"]``, read on the controller in ``pytest_testnodedown``.
+``config.workeroutput["kmsconform"]``, read on the controller in ``pytest_testnodedown``: so
+does the catalogue digest, which the controller would otherwise import every suite to compute.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class ResultCollector:
         self.results: dict[str, CheckResult] = {}
         self.worker_backends: list[dict[str, Any]] = []
         self.impl_seen: tuple[str, str] | None = None
+        self.catalogue_seen = ""
+        """The catalogue digest a worker computed (the controller never imported the suites)."""
         self.workers_lost = 0
 
     def _finish(self, nodeid: str, outcome: Outcome | None = None, message: str = "") -> None:
@@ -102,6 +105,8 @@ class ResultCollector:
             self.worker_backends.extend(out.get("backends", []))
             if out.get("impl") and self.impl_seen is None:
                 self.impl_seen = (str(out["impl"][0]), str(out["impl"][1]))
+            if out.get("catalogue_digest") and not self.catalogue_seen:
+                self.catalogue_seen = str(out["catalogue_digest"])
         if error:
             self.workers_lost += 1
             worker = str(node.workerinput.get("workerid", "?"))
@@ -130,10 +135,9 @@ class ResultCollector:
         for nodeid in list(self.phases):  # interrupted runs: what never finished is an error
             self._finish(nodeid, Outcome.ERROR, "the check did not finish (interrupted run)")
         impl = self.impl_seen or self.config.stash.get(IMPL_SEEN_KEY, None) or (get_config(self.config).impl, "")
-        try:
-            digest = catalogue_digest(catalogue())
-        except (ImportError, CheckDefinitionError):
-            digest = ""
+        # under xdist the workers have the suites imported; the controller would import (and
+        # assertion-rewrite) them all again here, half a second after the last check
+        digest = self.catalogue_seen or _catalogue_digest()
         checks = sorted(self.results.values(), key=lambda c: c.nodeid)
         return RunResult(
             suite_version=SUITE_VERSION,
@@ -169,6 +173,13 @@ class ResultCollector:
             terminalreporter.write_line(line)
 
 
+def _catalogue_digest() -> str:
+    try:
+        return catalogue_digest(catalogue())
+    except (ImportError, CheckDefinitionError):
+        return ""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     kc = get_config(config)
     if kc.enabled and not hasattr(config, "workerinput"):
@@ -184,6 +195,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config.workeroutput[PROPERTY] = {
         "backends": [{**asdict(s.info()), "duration_s": s.duration_s, "detail": describe(s)} for s in states],
         "impl": list(config.stash.get(IMPL_SEEN_KEY, ())) or None,
+        "catalogue_digest": _catalogue_digest(),
     }
 
 

@@ -29,6 +29,8 @@ _DUMMY_KEY = (DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], DUMMY_CREDENTIALS["AWS_SEC
 
 
 RESET_PATH = "/moto-api/reset"
+STOP_POLL_S = 0.05
+"""How often the serving loop checks for a stop request (seconds)."""
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -128,7 +130,11 @@ class KmsEmulator:
                 port, fd = sock.getsockname()[1], sock.fileno()
                 # the keep-alive front (:mod:`.front`): persistent connections, no request log
                 self._server = make_server(HOST, port, app, threaded=True, request_handler=KeepAliveHandler, fd=fd)
-            self._thread = threading.Thread(target=self._server.serve_forever, name="kmsconform-aws-kms", daemon=True)
+            # socketserver notices shutdown() only when its select times out: 0.5 s by default, at
+            # every stop (every run, every test that starts an emulator)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, args=(STOP_POLL_S,), name="kmsconform-aws-kms", daemon=True
+            )
             self._thread.start()
         except BaseException:
             self._stop_server()

@@ -248,7 +248,7 @@ class RunCommand:
             for name, note in opt_in_backends():
                 progress(f"  {name}: not in the default selection ({note}); select it with --backend {name}")
 
-        observer = RunObserver(progress, names)
+        observer = RunObserver(None if args.quiet else progress, names)
         observer.announced |= set(unavailable)
         pytest_output = io.StringIO()
         with tempfile.TemporaryDirectory(prefix="kmsconform-run-") as tmp:

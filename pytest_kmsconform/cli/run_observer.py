@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kmsconform.check_meta import CheckMeta, meta_from_nodeid, meta_of
+from pytest_kmsconform.check_meta import CheckMeta, NodeidMeta, meta_of
 from pytest_kmsconform.outcomes import outcome_of
 from pytest_kmsconform.report.summary import NO_BACKEND
 from pytest_kmsconform.results import BackendInfo, Outcome, RunResult
@@ -42,10 +42,15 @@ def _group(meta: CheckMeta | None) -> tuple[str, str]:
 
 
 class RunObserver:
-    """Collects progress and the run result; ``emit`` prints one progress line."""
+    """Collects progress and the run result; ``emit`` prints one progress line, ``None`` (``-q``)
+    means no progress is followed at all."""
 
     def __init__(
-        self, emit: Callable[[str], None], backends: Sequence[str], *, clock: Callable[[], float] = time.monotonic
+        self,
+        emit: Callable[[str], None] | None,
+        backends: Sequence[str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._print = emit
         self._clock = clock
@@ -56,6 +61,8 @@ class RunObserver:
         self._group_of: dict[str, tuple[str, str]] = {}
         self._pending: list[str] = []
         self._collected = False
+        self._to_expect: list[str] = []
+        self._meta = NodeidMeta(backends)
         self.run: RunResult | None = None
         self.announced: set[str] = set()
         self.collect_errors: list[str] = []
@@ -64,7 +71,7 @@ class RunObserver:
 
     def group_of(self, nodeid: str) -> tuple[str, str]:
         """``(backend label, suite)`` of a check instance."""
-        backend, suite = self._group_of.get(nodeid) or _group(meta_from_nodeid(nodeid, self._backends))
+        backend, suite = self._group_of.get(nodeid) or _group(self._meta(nodeid))
         return backend or NO_BACKEND, suite
 
     def _expect(self, nodeids: Sequence[str]) -> None:
@@ -75,7 +82,8 @@ class RunObserver:
             self._groups.setdefault(self.group_of(nodeid), _Group()).expected += 1
 
     def _emit(self, line: str) -> None:
-        self._print(line)
+        if self._print is not None:
+            self._print(line)
         self._last = self._clock()
 
     def _heartbeat(self, key: tuple[str, str]) -> None:
@@ -111,26 +119,35 @@ class RunObserver:
         else:
             self._pending.append(f"  {backend.name}: SKIPPED: {backend.reason}")
 
+    # Which group each collected id belongs to is resolved at the first report, not here: under
+    # xdist this hook runs before the controller hands out the first checks, and resolving ~2,000
+    # ids (importing the suites to read their catalogue) would hold both workers idle meanwhile.
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if session.items:
-            self._expect([item.nodeid for item in session.items])
+        if session.items and not self._to_expect:
+            self._to_expect = [item.nodeid for item in session.items]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
-        self._expect(list(ids))  # every worker collects the same ids; the first one counts
+        if not self._to_expect:  # every worker collects the same ids; the first one counts
+            self._to_expect = list(ids)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collect_errors.append(f"{report.nodeid or '(collection)'}: {report.longreprtext}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self._flush()
-        meta = meta_of(report)
-        if meta is not None:
-            self._group_of[report.nodeid] = _group(meta)
         phase = outcome_of(report)
         if phase is not None and phase.needs_backend:
             self.backends_to_add.add(phase.needs_backend)
+        if self._print is None:
+            return
+        self._flush()
+        if self._to_expect:
+            self._expect(self._to_expect)
+            self._to_expect = []
+        meta = meta_of(report)
+        if meta is not None:
+            self._group_of[report.nodeid] = _group(meta)
         state = self._state.get(report.nodeid, Outcome.PASSED)
         if state is Outcome.PASSED:
             if phase is not None:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_kmsconform import backend_registry, kinds
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.check_meta import PROPERTY as META_PROPERTY
-from pytest_kmsconform.check_meta import CheckMeta
+from pytest_kmsconform.check_meta import CheckMeta, NodeidMeta
 from pytest_kmsconform.cli import run as run_cli
 from pytest_kmsconform.cli.run_observer import RunObserver
 from pytest_kmsconform.outcomes import PROPERTY as OUTCOME_PROPERTY
@@ -191,6 +191,51 @@ def test_observer_says_what_runs_when_a_group_is_long() -> None:
     ]
 
 
+class _CountingMeta(NodeidMeta):
+    calls = 0
+
+    def __call__(self, nodeid: str) -> CheckMeta | None:
+        type(self).calls += 1
+        return super().__call__(nodeid)
+
+
+_IDS = [f"test_reliability.py::test_no_fault_baseline[vault-{alg}]" for alg in ("ed25519", "rsa-sha256")]
+_META = CheckMeta("KC-REL-001", "t", "s", "reliability", "vault", "ed25519")
+
+
+def test_observer_resolves_ids_after_scheduling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under xdist the collection hook runs before the controller hands out work: resolving there
+    holds both workers idle. The ids are resolved at the first report instead, and counted."""
+    monkeypatch.setattr(_CountingMeta, "calls", 0)
+    monkeypatch.setattr("pytest_kmsconform.cli.run_observer.NodeidMeta", _CountingMeta)
+    lines: list[str] = []
+    observer = RunObserver(lines.append, ["vault"])
+    observer.pytest_xdist_node_collection_finished(node=None, ids=_IDS)
+    observer.pytest_xdist_node_collection_finished(node=None, ids=_IDS)
+    assert _CountingMeta.calls == 0
+    for nodeid in _IDS:
+        for when in ("setup", "call", "teardown"):
+            observer.pytest_runtest_logreport(_report(nodeid, when, _META))
+    assert _CountingMeta.calls == len(_IDS)  # once each, not once per worker
+    assert lines == ["  vault / reliability: 2 passed, 0 failed, 0 not applicable, 0 skipped"]
+
+
+def test_quiet_observer_follows_no_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-q``: no id is resolved, nothing printed, but a skip for an unselected backend is still noted."""
+    monkeypatch.setattr(_CountingMeta, "calls", 0)
+    monkeypatch.setattr("pytest_kmsconform.cli.run_observer.NodeidMeta", _CountingMeta)
+    observer = RunObserver(None, ["vault"])
+    observer.pytest_xdist_node_collection_finished(node=None, ids=_IDS)
+    skipped = PhaseOutcome(Outcome.SKIPPED, "not selected", needs_backend="aws-kms").to_json()
+    report = pytest.TestReport(
+        _IDS[0], ("x", 0, "x"), {}, "skipped", None, "setup", user_properties=[(OUTCOME_PROPERTY, skipped)]
+    )
+    observer.pytest_runtest_logreport(report)
+    observer.pytest_sessionfinish(session=None)  # type: ignore[arg-type]
+    assert _CountingMeta.calls == 0
+    assert observer.backends_to_add == {"aws-kms"}
+
+
 def test_observer_records_collection_errors(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_broken="import no_such_module_here\n")
     observer = RunObserver(lambda line: None, ["local"])
@@ -338,6 +383,8 @@ def test_e2e_with_xdist_merges_workers(tmp_path: Path) -> None:
     one, two = json.loads(single.stdout), json.loads(multi.stdout)
     assert [c["nodeid"] for c in one["checks"]] == [c["nodeid"] for c in two["checks"]]
     assert one["counts"] == two["counts"]
+    # under xdist the digest comes from a worker: the same as the one process computes
+    assert one["catalogue_digest"].startswith("sha256:") and two["catalogue_digest"] == one["catalogue_digest"]
 
 
 BROKEN_ADAPTER = '''
