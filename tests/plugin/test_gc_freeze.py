@@ -20,3 +20,35 @@ def test_started_pool_freezes_and_unfreezes_at_the_end(run_suites: RunSuites, mo
     assert run.checks and {c.outcome.value for c in run.checks} == {"passed"}
     assert calls == ["freeze", "unfreeze"]
     assert result.ret == 0
+
+
+WORKER_PROBE = """
+import gc, json, os, pathlib
+
+def pytest_unconfigure(config):
+    if hasattr(config, "workerinput"):
+        out = pathlib.Path(os.environ["KMSCONFORM_TEST_FREEZE_OUT"])
+        out.write_text(json.dumps(gc.get_freeze_count()))
+"""
+
+
+def test_an_xdist_worker_stays_frozen_to_its_end(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's process ends with its session: unfreezing would only hand the whole heap to
+    pytest's last collection and the interpreter's passes at exit (about a second a worker)."""
+    out = pytester.path / "freeze.json"
+    monkeypatch.setenv("KMSCONFORM_TEST_FREEZE_OUT", str(out))
+    pytester.makeconftest(WORKER_PROBE)
+    result = pytester.runpytest_subprocess(
+        "--kmsconform",
+        "--kmsconform-backend=mock",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "xdist",
+        "-n",
+        "1",
+        "-k",
+        "test_sign_basic",
+    )
+    assert result.ret == 0
+    assert int(out.read_text()) > 0, "the worker unfroze its heap before exiting"
