@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kmsconform import backend_registry
+from pytest_kmsconform import backend_registry, process_end
 from pytest_kmsconform.backend_api import BackendHandle
 from pytest_kmsconform.options import get_config
 from pytest_kmsconform.outcomes import backend_unavailable
@@ -302,9 +302,8 @@ def kmsconform_backend_pool(request: pytest.FixtureRequest, pytestconfig: pytest
             gc.freeze()
             yield pool
         finally:
-            # an xdist worker ends with its session: kept frozen, its heap is not walked again by
-            # pytest's last collection and the interpreter's passes at exit (~1 s a worker)
-            if not hasattr(pytestconfig, "workerinput"):
+            # a process that ends with the session keeps it frozen (pytest_kmsconform.process_end)
+            if not (process_end.declared() or hasattr(pytestconfig, "workerinput")):
                 gc.unfreeze()
             rsa_supply.SUPPLY.stop()
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from pytest_kmsconform.cli import main
+from pytest_kmsconform.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())
