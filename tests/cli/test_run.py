@@ -127,7 +127,7 @@ def test_bad_worker_count() -> None:
 def test_pytest_args_isolate_the_run(tmp_path: Path) -> None:
     argv = run_cli.pytest_args(_parse("--impl", "pkg.mod:make", "-n", "2"), ["local", "mock"], tmp_path)
     assert argv[:2] == ["-c", str(tmp_path / "pytest.ini")]
-    assert (tmp_path / "pytest.ini").read_text() == "[pytest]\n"
+    assert (tmp_path / "pytest.ini").read_text() == "[pytest]\ntmp_path_retention_policy = failed\n"
     assert "--kmsconform-impl=pkg.mod:make" in argv
     assert argv[-6:] == ["--kmsconform-backend=local", "--kmsconform-backend=mock", "-p", "xdist", "-n", "2"]
 
