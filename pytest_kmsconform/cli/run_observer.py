@@ -55,7 +55,6 @@ class RunObserver:
         self._print = emit
         self._clock = clock
         self._last = clock()
-        self._backends = list(backends)
         self._groups: dict[tuple[str, str], _Group] = {}
         self._state: dict[str, Outcome] = {}
         self._group_of: dict[str, tuple[str, str]] = {}
